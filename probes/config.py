@@ -1,0 +1,445 @@
+"""Load checks.yaml into the journey model, or fail with every problem located.
+
+>>> config = load_config("checks.yaml")           # doctest: +SKIP
+>>> [j.id for j in config.journeys][:2]           # doctest: +SKIP
+['app/login', 'app/open-ticket']
+
+Every problem names the file, the line and column, the path (``channels[1].journeys[0]
+.steps[2].expect.status``) and what was expected. Bad input never produces a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Final, Union
+
+from pydantic import BaseModel, ValidationError
+
+from probes import templating
+from probes._schema import (
+    DEFAULT_AVAILABILITY,
+    DEFAULT_LATENCY_TARGET,
+    DEFAULT_LATENCY_THRESHOLD,
+    ChannelDoc,
+    ConfigDoc,
+    JourneyDoc,
+    SloDoc,
+)
+from probes._yaml import Located, Path as DataPath, format_path, load_located
+from probes.errors import ConfigError, Problem
+from probes.model import (
+    MIN_INTERVAL_SECONDS,
+    Channel,
+    Config,
+    Defaults,
+    Journey,
+    Slo,
+    Step,
+)
+
+#: Keys whose strings are never templates: names are labels, capture specs are patterns.
+_NOT_TEMPLATED: Final = frozenset({"name", "capture"})
+
+
+def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None) -> Config:
+    """The validated model of the file at ``path``; ConfigError lists every problem."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(file, None, None, "", f"cannot read the file: {exc}")]) from None
+    return parse_config(text, file=file, environ=os.environ if environ is None else environ)
+
+
+def parse_config(text: str, *, file: str = "<string>", environ: Mapping[str, str]) -> Config:
+    """Like ``load_config``, for YAML already in memory."""
+    located, problems = load_located(text, file)
+    if problems:
+        raise ConfigError(problems)
+    if not isinstance(located.data, dict):
+        raise ConfigError(
+            [Problem(file, 1, 1, "", "expected a mapping with at least a 'channels' key")]
+        )
+    data, problems = _expand_env(located, file, environ)
+    problems.extend(_Checker(data, located, file).problems())
+    try:
+        doc = ConfigDoc.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_pydantic_problems(exc, located, file))
+        raise ConfigError(_unique(problems)) from None
+    problems.extend(_timing_problems(doc, located, file))
+    if problems:
+        raise ConfigError(_unique(problems))
+    return _resolve(doc, file)
+
+
+# --- environment and template syntax ----------------------------------------------------------
+
+
+def _expand_env(
+    located: Located, file: str, environ: Mapping[str, str]
+) -> tuple[Any, list[Problem]]:
+    problems: list[Problem] = []
+
+    def walk(value: Any, path: DataPath) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, (*path, i)) for i, v in enumerate(value)]
+        if not isinstance(value, str) or "${" not in value:
+            return value
+        _, bad = templating.scan(value)
+        for syntax in bad:
+            problems.append(
+                _at(located, file, path, f"malformed template {syntax.text!r}: expected ${{name}}, "
+                "${env:NAME} or ${env:NAME:-default} (write $${ for a literal ${)")
+            )
+        expanded, missing = templating.expand_env(value, environ)
+        problems.extend(
+            _at(located, file, path, f"environment variable {name} is not set "
+                f"(set it, or write ${{env:{name}:-default}})")
+            for name in missing
+        )
+        return expanded
+
+    return walk(located.data, ()), problems
+
+
+# --- pydantic errors as located problems ------------------------------------------------------
+
+
+def _pydantic_problems(exc: ValidationError, located: Located, file: str) -> Iterator[Problem]:
+    errors = exc.errors(include_url=False)
+    for error in errors:
+        if error["type"] == "too_short" and _has_nested(error["loc"], errors):
+            continue  # "at least 1 item" only because its items failed: they are reported
+        path = _data_path(located.data, error["loc"], keep_last=error["type"] == "missing")
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            message = _unknown_key(path, located)
+        elif kind == "missing":
+            message = f"missing required key {path[-1]!r}"
+        else:
+            message = _message(error)
+        yield _at(located, file, path, message, key=kind in ("extra_forbidden", "missing"))
+
+
+def _has_nested(loc: tuple[int | str, ...], errors: list[Any]) -> bool:
+    return any(len(e["loc"]) > len(loc) and e["loc"][: len(loc)] == loc for e in errors)
+
+
+def _data_path(data: Any, loc: tuple[int | str, ...], *, keep_last: bool) -> DataPath:
+    """pydantic's ``loc`` without the union and validator tags it adds, as a path into ``data``."""
+    path: list[str | int] = []
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif keep_last and i == len(loc) - 1:
+            pass
+        else:
+            continue
+        path.append(part)
+    if keep_last and (not path or path[-1] != loc[-1]):
+        path.append(loc[-1])
+    return tuple(path)
+
+
+def _message(error: Any) -> str:
+    text: str = error["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if text.startswith(prefix):
+            return text[len(prefix) :]
+    kind = error["type"]
+    got = error.get("input")
+    if kind == "string_pattern_mismatch":
+        text = (
+            "expected a name of letters, digits, '_', '.' or '-' (at most 64, starting with a "
+            "letter or digit, no spaces or slashes)"
+        )
+    elif kind in ("too_short", "too_long") and isinstance(got, list | tuple):
+        limit = error.get("ctx", {}).get("min_length" if kind == "too_short" else "max_length")
+        return f"expected {'at least' if kind == 'too_short' else 'at most'} {limit}; got {len(got)}"
+    else:
+        text = text.replace("Input should be", "expected").replace("Input should", "expected to")
+    if isinstance(got, str | int | float | bool) or got is None:
+        text += f"; got {got!r}"
+    elif isinstance(got, dict):
+        text += "; got a mapping"
+    elif isinstance(got, list):
+        text += "; got a list"
+    return text
+
+
+def _unknown_key(path: DataPath, located: Located) -> str:
+    key = str(path[-1])
+    allowed = _allowed_keys(path[:-1], located.data)
+    message = f"unknown key {key!r}"
+    if allowed:
+        close = difflib.get_close_matches(key, allowed, n=1)
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+        message += f" (allowed here: {', '.join(allowed)})"
+    return message
+
+
+def _allowed_keys(path: DataPath, data: Any) -> list[str]:
+    """The keys the schema allows at ``path``, found by walking the pydantic models."""
+    annotation: Any = ConfigDoc
+    for part in path:
+        annotation = _child(annotation, part)
+        if annotation is None:
+            return []
+    model = _model_of(annotation)
+    if model is None:
+        return []
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """An annotation's alternatives, without Annotated, Optional and None."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return [alt for arg in typing.get_args(annotation) for alt in _unwrap(arg)]
+    return [] if annotation is type(None) else [annotation]
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    for alt in _unwrap(annotation):
+        if isinstance(alt, type) and issubclass(alt, BaseModel):
+            return alt
+    return None
+
+
+def _child(annotation: Any, part: str | int) -> Any:
+    for alt in _unwrap(annotation):
+        if isinstance(alt, type) and issubclass(alt, BaseModel) and isinstance(part, str):
+            for name, info in alt.model_fields.items():
+                if part in (name, info.alias):
+                    return info.annotation if not info.metadata else typing.Annotated[
+                        info.annotation, *info.metadata
+                    ]
+        origin = typing.get_origin(alt)
+        args = typing.get_args(alt)
+        if origin in (tuple, list) and isinstance(part, int) and args:
+            return args[0]
+        if origin in (dict, Mapping, typing.Mapping) and len(args) == 2:
+            return args[1]
+    return None
+
+
+# --- checks pydantic cannot make: names, references, templates --------------------------------
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _sequence(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+class _Checker:
+    """Cross-field checks, made on the raw data so they report even when the schema does not
+    validate: every problem in one pass."""
+
+    def __init__(self, data: dict[str, Any], located: Located, file: str) -> None:
+        self.data = data
+        self.located = located
+        self.file = file
+        self.found: list[Problem] = []
+        self.devices = set(_mapping(data.get("devices")))
+        self.variables = [k for k in _mapping(data.get("variables")) if isinstance(k, str)]
+
+    def problems(self) -> list[Problem]:
+        self._device(_mapping(self.data.get("defaults")).get("device"), ("defaults", "device"))
+        self._variables()
+        channels = _sequence(self.data.get("channels"))
+        self._unique(channels, ("channels",), "channel")
+        for ci, channel in enumerate(channels):
+            path: DataPath = ("channels", ci)
+            journeys = _sequence(_mapping(channel).get("journeys"))
+            self._unique(journeys, (*path, "journeys"), "journey")
+            for ji, journey in enumerate(journeys):
+                self._journey(_mapping(journey), (*path, "journeys", ji))
+        return self.found
+
+    def add(self, path: DataPath, message: str) -> None:
+        self.found.append(_at(self.located, self.file, path, message))
+
+    def _device(self, name: Any, path: DataPath) -> None:
+        if isinstance(name, str) and name not in self.devices:
+            known = ", ".join(sorted(self.devices)) or "none are defined under 'devices'"
+            self.add(path, f"unknown device {name!r} (known: {known})")
+
+    def _unique(self, items: list[Any], path: DataPath, what: str) -> None:
+        seen: set[str] = set()
+        for i, item in enumerate(items):
+            name = _mapping(item).get("name")
+            if isinstance(name, str) and name in seen:
+                self.add((*path, i, "name"), f"duplicate {what} name {name!r}")
+            seen.add(name) if isinstance(name, str) else None
+
+    def _variables(self) -> None:
+        defined = set(templating.BUILTINS)
+        for name, value in _mapping(self.data.get("variables")).items():
+            if isinstance(value, str):
+                self._references(value, ("variables", name), defined, "variables defined above")
+            defined.add(name)
+
+    def _journey(self, journey: dict[str, Any], path: DataPath) -> None:
+        self._device(journey.get("device"), (*path, "device"))
+        sections = [
+            (section, i, _mapping(step))
+            for section in ("steps", "finally")
+            for i, step in enumerate(_sequence(journey.get(section)))
+        ]
+        names: set[str] = set()
+        defined = set(templating.BUILTINS) | set(self.variables)
+        for section, i, step in sections:
+            step_path: DataPath = (*path, section, i)
+            name = step.get("name")
+            if isinstance(name, str):
+                if name in names:
+                    self.add((*step_path, "name"), f"duplicate step name {name!r}")
+                names.add(name)
+            hint = "captured by an earlier step" if section == "steps" else "captured by a step"
+            for sub, text in _strings(step, ()):
+                self._references(text, (*step_path, *sub), defined, hint)
+            defined |= {k for k in _mapping(step.get("capture")) if isinstance(k, str)}
+
+    def _references(self, text: str, path: DataPath, defined: set[str], hint: str) -> None:
+        refs, _ = templating.scan(text)
+        for ref in refs:
+            if not ref.env and ref.name not in defined:
+                close = difflib.get_close_matches(ref.name, sorted(defined), n=1)
+                maybe = f"; did you mean ${{{close[0]}}}?" if close else ""
+                self.add(
+                    path,
+                    f"${{{ref.name}}} is not defined (expected a name under 'variables', a "
+                    f"built-in such as ${{run_id}}, or a value {hint}){maybe}",
+                )
+
+
+def _timing_problems(doc: ConfigDoc, located: Located, file: str) -> Iterator[Problem]:
+    """Intervals and timeouts that cannot work, once every duration has parsed."""
+    d = doc.defaults
+    for ci, channel in enumerate(doc.channels):
+        for ji, journey in enumerate(channel.journeys):
+            path: DataPath = ("channels", ci, "journeys", ji)
+            interval = d.interval if journey.interval is None else journey.interval
+            timeout = d.timeout if journey.timeout is None else journey.timeout
+            if interval < MIN_INTERVAL_SECONDS:
+                yield _at(located, file, (*path, "interval"),
+                          f"expected an interval of at least 1s; got {interval:g}s")
+            elif timeout > interval:
+                yield _at(
+                    located, file, (*path, "timeout"),
+                    f"timeout {timeout:g}s is longer than the interval {interval:g}s, so runs "
+                    "would be skipped; shorten the timeout or lengthen the interval",
+                )
+
+
+def _strings(value: Any, path: DataPath) -> Iterator[tuple[DataPath, str]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key not in _NOT_TEMPLATED:
+                yield from _strings(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, (*path, i))
+    elif isinstance(value, str):
+        yield path, value
+
+
+# --- resolution -------------------------------------------------------------------------------
+
+
+def _resolve(doc: ConfigDoc, file: str) -> Config:
+    d = doc.defaults
+    base_slo = _slo(d.slo, Slo(DEFAULT_AVAILABILITY, DEFAULT_LATENCY_THRESHOLD, DEFAULT_LATENCY_TARGET))
+    defaults = Defaults(
+        interval=d.interval,
+        timeout=d.timeout,
+        retries=d.retries,
+        location=d.location,
+        device=d.device,
+        slo=base_slo,
+        apdex_t=d.apdex_t,
+    )
+    channels = tuple(
+        Channel(
+            name=c.name,
+            kind=c.kind,
+            team=c.team,
+            runbook_url=c.runbook_url,
+            journeys=tuple(_journey(j, c.name, defaults, doc) for j in c.journeys),
+        )
+        for c in doc.channels
+    )
+    return Config(
+        source=file,
+        defaults=defaults,
+        variables=dict(doc.variables),
+        devices=dict(doc.devices),
+        channels=channels,
+    )
+
+
+def _slo(doc: SloDoc | None, base: Slo) -> Slo:
+    if doc is None:
+        return base
+    return Slo(
+        availability=base.availability if doc.availability is None else doc.availability,
+        latency_threshold=(
+            base.latency_threshold if doc.latency_threshold is None else doc.latency_threshold
+        ),
+        latency_target=base.latency_target if doc.latency_target is None else doc.latency_target,
+    )
+
+
+def _journey(j: JourneyDoc, channel: str, d: Defaults, doc: ConfigDoc) -> Journey:
+    device_name = j.device if j.device is not None else d.device
+    steps: tuple[Step, ...] = j.steps
+    return Journey(
+        name=j.name,
+        channel=channel,
+        interval=d.interval if j.interval is None else j.interval,
+        timeout=d.timeout if j.timeout is None else j.timeout,
+        retries=d.retries if j.retries is None else j.retries,
+        device_name=device_name,
+        device=doc.devices[device_name] if device_name is not None else None,
+        slo=_slo(j.slo, d.slo),
+        apdex_t=d.apdex_t if j.apdex_t is None else j.apdex_t,
+        steps=steps,
+        finally_steps=j.finally_,
+    )
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _at(located: Located, file: str, path: DataPath, message: str, *, key: bool = False) -> Problem:
+    mark = located.mark(path, key=key)
+    return Problem(
+        file, mark.line if mark else None, mark.column if mark else None, format_path(path), message
+    )
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    seen: set[tuple[str, str]] = set()
+    out: list[Problem] = []
+    for problem in problems:
+        if (problem.path, problem.message) not in seen:
+            seen.add((problem.path, problem.message))
+            out.append(problem)
+    return sorted(out, key=lambda p: (p.line or 0, p.column or 0))

@@ -1,0 +1,91 @@
+"""Engine-neutral pieces of running a journey: a run's variable scope, and a step's request.
+
+Both engines call these, so templating means the same thing under asyncio and under gevent.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from probes.model import Device, HttpStep, Journey, Scalar
+from probes.templating import render, render_str
+
+
+class Scope(dict[str, object]):
+    """The variables of one run attempt: built-ins, config variables, then captures.
+
+    ``uuid`` and ``timestamp`` are computed afresh at each use.
+    """
+
+    def __missing__(self, key: str) -> object:
+        if key == "uuid":
+            return str(uuid.uuid4())
+        if key == "timestamp":
+            return int(time.time())
+        raise KeyError(key)
+
+
+def new_scope(journey: Journey, variables: Mapping[str, Scalar], *, location: str) -> Scope:
+    """A fresh scope for one attempt of ``journey``, with a new ``run_id``."""
+    scope = Scope(
+        run_id=uuid.uuid4().hex,
+        journey=journey.name,
+        channel=journey.channel,
+        location=location,
+    )
+    for name, value in variables.items():
+        scope[name] = render(value, scope)
+    return scope
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A step's request with every template filled in, ready for any HTTP client."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    params: list[tuple[str, str]]
+    json: Any = None
+    has_json: bool = False
+    data: str | dict[str, str] | None = None
+
+
+def render_request(step: HttpStep, scope: Mapping[str, object], device: Device | None) -> Request:
+    """The request ``step`` makes in ``scope``; raises MissingVariable when a value is missing.
+
+    The device profile's User-Agent and headers come first, so a step can override them.
+    """
+    headers: dict[str, str] = {}
+    if device is not None:
+        headers["User-Agent"] = device.user_agent
+        headers.update({k: render_str(v, scope) for k, v in device.headers.items()})
+    headers.update({k: render_str(v, scope) for k, v in step.headers.items()})
+    params: list[tuple[str, str]] = []
+    for key, value in step.query.items():
+        for item in value if isinstance(value, list) else [value]:
+            params.append((key, render_str(item, scope) if isinstance(item, str) else _text(item)))
+    data: str | dict[str, str] | None = None
+    if step.form is not None:
+        data = {k: render_str(v, scope) if isinstance(v, str) else _text(v) for k, v in step.form.items()}
+    elif step.body is not None:
+        data = render_str(step.body, scope)
+    return Request(
+        method=step.method,
+        url=render_str(step.url, scope),
+        headers=headers,
+        params=params,
+        json=render(step.json_, scope) if step.has_json_body else None,
+        has_json=step.has_json_body,
+        data=data,
+    )
+
+
+def _text(value: Scalar) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

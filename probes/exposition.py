@@ -1,0 +1,239 @@
+"""Journey series in Prometheus text format, rendered when a result arrives, joined on scrape.
+
+prometheus-client renders every sample at scrape time, which for 100k+ series blocks the event
+loop that times the probes for seconds. Here each journey keeps its lines pre-rendered, one
+string per metric family, and a scrape only joins strings.
+
+>>> exposition = Exposition()
+>>> exposition.configure(config, location="paris")   # doctest: +SKIP
+>>> exposition.record(result)                        # doctest: +SKIP
+>>> text = exposition.render()                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+from probes import metrics as m
+from probes.metrics import Family, duration_buckets, format_le
+from probes.model import TOLERATING_FACTOR, Channel, Config, Journey
+from probes.results import Outcome, Phase, RunResult, StepResult
+
+RESULTS: Final = ("success", "failure")
+ZONES: Final = ("satisfied", "tolerating", "frustrated")
+
+
+def escape(value: str) -> str:
+    """A label value escaped for the text format."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(**labels: str) -> str:
+    return ",".join(f'{k}="{escape(v)}"' for k, v in labels.items())
+
+
+def _num(value: float) -> str:
+    return str(value) if isinstance(value, int) else repr(float(value))
+
+
+class _Step:
+    """A step's counters, kept across runs."""
+
+    __slots__ = ("failures", "labels", "last")
+
+    def __init__(self, labels: str) -> None:
+        self.labels = labels
+        self.failures: dict[str, int] = {}
+        self.last: StepResult | None = None
+
+
+class _JourneySeries:
+    """One journey's state and its pre-rendered lines, keyed by family."""
+
+    def __init__(self, journey: Journey, location: str) -> None:
+        self.location = location
+        self.labels = _labels(channel=journey.channel, journey=journey.name, location=location)
+        self.runs = dict.fromkeys(RESULTS, 0)
+        self.apdex = dict.fromkeys(ZONES, 0)
+        self.retries = 0
+        self.skipped = 0
+        self.up: int | None = None
+        self.last_run: float | None = None
+        self.steps: dict[str, _Step] = {}
+        self.reached: list[str] = []
+        self.chunks: dict[Family, str] = {}
+        self.adopt(journey)
+
+    def adopt(self, journey: Journey) -> None:
+        """Take a (possibly edited) definition, keeping counters where they still mean the same."""
+        self.journey = journey
+        buckets = duration_buckets(journey)
+        if getattr(self, "buckets", None) != buckets:
+            self.buckets = buckets
+            self.bucket_counts = [0] * len(buckets)
+            self.duration_sum = 0.0
+            self.duration_count = 0
+        names = [s.name for s in (*journey.steps, *journey.finally_steps)]
+        self.steps = {
+            name: self.steps.get(name)
+            or _Step(_labels(channel=journey.channel, journey=journey.name, step=name,
+                             location=self.location))
+            for name in names
+        }
+        self.reached = [n for n in self.reached if n in self.steps]
+        self.render()
+
+    def record(self, result: RunResult) -> None:
+        journey = self.journey
+        self.runs["success" if result.ok else "failure"] += 1
+        self.up = 1 if result.ok else 0
+        self.last_run = result.started_at
+        self.retries += result.retries
+        duration = result.duration
+        if not result.ok:
+            self.apdex["frustrated"] += 1
+        elif duration <= journey.apdex_t:
+            self.apdex["satisfied"] += 1
+        elif duration <= journey.apdex_t * TOLERATING_FACTOR:
+            self.apdex["tolerating"] += 1
+        else:
+            self.apdex["frustrated"] += 1
+        if result.ok:
+            self.duration_sum += duration
+            self.duration_count += 1
+            for i, bound in enumerate(self.buckets):
+                if duration <= bound:
+                    self.bucket_counts[i] += 1
+                    break
+        for attempt in result.attempts:
+            for step in attempt.steps:
+                if step.outcome is Outcome.FAILED and step.name in self.steps and step.reason:
+                    failures = self.steps[step.name].failures
+                    failures[step.reason.value] = failures.get(step.reason.value, 0) + 1
+        self.reached = []
+        for step in result.final.steps:
+            if step.name in self.steps and step.outcome is not Outcome.SKIPPED:
+                self.steps[step.name].last = step
+                self.reached.append(step.name)
+        self.render()
+
+    def render(self) -> None:
+        labels = self.labels
+        c: dict[Family, str] = {}
+        c[m.JOURNEY_RUNS] = "".join(
+            f'{m.JOURNEY_RUNS.name}{{{labels},result="{r}"}} {n}\n' for r, n in self.runs.items()
+        )
+        c[m.JOURNEY_APDEX] = "".join(
+            f'{m.JOURNEY_APDEX.name}{{{labels},zone="{z}"}} {n}\n' for z, n in self.apdex.items()
+        )
+        c[m.JOURNEY_RETRIES] = f"{m.JOURNEY_RETRIES.name}{{{labels}}} {self.retries}\n"
+        c[m.JOURNEY_SKIPPED] = f"{m.JOURNEY_SKIPPED.name}{{{labels}}} {self.skipped}\n"
+        c[m.JOURNEY_DURATION] = self._histogram()
+        if self.up is not None and self.last_run is not None:
+            c[m.JOURNEY_UP] = f"{m.JOURNEY_UP.name}{{{labels}}} {self.up}\n"
+            c[m.JOURNEY_LAST_RUN] = f"{m.JOURNEY_LAST_RUN.name}{{{labels}}} {_num(self.last_run)}\n"
+        up, durations, failures, info, status = [], [], [], [], []
+        for name, step in self.steps.items():
+            failures.extend(
+                f'{m.STEP_FAILURES.name}{{{step.labels},reason="{r}"}} {n}\n'
+                for r, n in step.failures.items()
+            )
+            last = step.last
+            if last is None or name not in self.reached:
+                continue
+            up.append(f"{m.STEP_UP.name}{{{step.labels}}} {int(last.ok)}\n")
+            durations.extend(
+                f'{m.STEP_DURATION.name}{{{step.labels},phase="{p.value}"}} {_num(v)}\n'
+                for p, v in last.phases.items()
+            )
+            status.append(f"{m.STEP_STATUS.name}{{{step.labels}}} {last.status or 0}\n")
+            if last.outcome is Outcome.FAILED and last.reason:
+                info.append(
+                    f'{m.STEP_FAILURE_INFO.name}{{{step.labels},reason="{last.reason.value}"}} 1\n'
+                )
+        c[m.STEP_UP] = "".join(up)
+        c[m.STEP_DURATION] = "".join(durations)
+        c[m.STEP_FAILURES] = "".join(failures)
+        c[m.STEP_FAILURE_INFO] = "".join(info)
+        c[m.STEP_STATUS] = "".join(status)
+        self.chunks = c
+
+    def _histogram(self) -> str:
+        name, labels = m.JOURNEY_DURATION.name, self.labels
+        lines = []
+        cumulative = 0
+        for bound, count in zip(self.buckets, self.bucket_counts, strict=True):
+            cumulative += count
+            lines.append(f'{name}_bucket{{{labels},le="{format_le(bound)}"}} {cumulative}\n')
+        lines.append(f'{name}_bucket{{{labels},le="+Inf"}} {self.duration_count}\n')
+        lines.append(f"{name}_sum{{{labels}}} {_num(self.duration_sum)}\n")
+        lines.append(f"{name}_count{{{labels}}} {self.duration_count}\n")
+        return "".join(lines)
+
+
+def _definitions(channels: Iterable[Channel]) -> dict[Family, str]:
+    out: dict[Family, list[str]] = {f: [] for f in m.DEFINITION_FAMILIES}
+    for channel in channels:
+        for j in channel.journeys:
+            labels = _labels(channel=channel.name, journey=j.name)
+            info = _labels(channel=channel.name, journey=j.name, kind=channel.kind.value,
+                           team=channel.team)
+            out[m.JOURNEY_INFO].append(f"{m.JOURNEY_INFO.name}{{{info}}} 1\n")
+            for family, value in (
+                (m.JOURNEY_SLO_OBJECTIVE, j.slo.availability_ratio),
+                (m.JOURNEY_SLO_LATENCY_THRESHOLD, j.slo.latency_threshold),
+                (m.JOURNEY_SLO_LATENCY_OBJECTIVE, j.slo.latency_ratio),
+                (m.JOURNEY_APDEX_THRESHOLD, j.apdex_t),
+                (m.JOURNEY_INTERVAL, j.interval),
+            ):
+                out[family].append(f"{family.name}{{{labels}}} {_num(value)}\n")
+    return {f: "".join(lines) for f, lines in out.items()}
+
+
+class Exposition:
+    """Every journey's series for one agent location."""
+
+    def __init__(self) -> None:
+        self._series: dict[str, _JourneySeries] = {}
+        self._definitions: dict[Family, str] = {}
+
+    def configure(self, config: Config, *, location: str) -> None:
+        """Follow a (re)loaded config: journeys that stay keep their counters, removed ones vanish."""
+        series: dict[str, _JourneySeries] = {}
+        for journey in config.journeys:
+            kept = self._series.get(journey.id)
+            if kept is not None and kept.location == location:
+                kept.adopt(journey)
+                series[journey.id] = kept
+            else:
+                series[journey.id] = _JourneySeries(journey, location)
+        self._series = series
+        self._definitions = _definitions(config.channels)
+
+    def record(self, result: RunResult) -> None:
+        """Publish a run's result; a result for a journey no longer configured is dropped."""
+        series = self._series.get(f"{result.channel}/{result.journey}")
+        if series is not None and series.location == result.location:
+            series.record(result)
+
+    def skipped(self, journey_id: str) -> None:
+        """Count a scheduled run that did not start because the previous one was still going."""
+        series = self._series.get(journey_id)
+        if series is not None:
+            series.skipped += 1
+            series.render()
+
+    def render(self) -> str:
+        """The journey families in text format, each family's lines together."""
+        parts: list[str] = []
+        for family in m.JOURNEY_FAMILIES:
+            body = "".join([s.chunks.get(family, "") for s in self._series.values()])
+            if body:
+                parts.append(family.header())
+                parts.append(body)
+        for family, body in self._definitions.items():
+            if body:
+                parts.append(family.header())
+                parts.append(body)
+        return "".join(parts)

@@ -1,0 +1,214 @@
+"""The exporter as a service: schedules the journeys and serves what they found.
+
+Endpoints: ``/metrics``, ``/-/healthy``, ``/-/ready``, ``POST /-/reload`` and
+``/probe?journey=NAME`` (run one journey now and return every step as JSON). ``exporter.py`` is
+the command line around it; tests build it in-process:
+
+>>> service = Service("checks.yaml", location="paris")   # doctest: +SKIP
+>>> await service.start()                                # doctest: +SKIP
+>>> web.run_app(service.app())                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import logging
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Final
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client import gc_collector, platform_collector, process_collector
+
+from probes import metrics as m
+from probes.config import load_config
+from probes.engine import Engine
+from probes.errors import ConfigError, Problem
+from probes.exposition import Exposition
+from probes.model import Config, Journey
+from probes.results import RunResult
+from probes.scheduler import DEFAULT_MAX_CONCURRENCY, Scheduler
+
+CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+log = logging.getLogger("carewatch")
+
+
+def _version() -> str:
+    try:
+        return version("carewatch")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class Service:
+    """One carewatch agent: a config, an engine, a scheduler and their metrics."""
+
+    def __init__(
+        self,
+        config_path: str | Path,
+        *,
+        location: str | None = None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    ) -> None:
+        self.config_path = str(config_path)
+        self._location_arg = location
+        self.config: Config | None = None
+        self.engine: Engine | None = None
+        self.exposition = Exposition()
+        self._reload_lock = asyncio.Lock()
+        self._last_up: dict[str, bool] = {}
+        self.registry = CollectorRegistry()
+        process_collector.ProcessCollector(registry=self.registry)
+        platform_collector.PlatformCollector(registry=self.registry)
+        gc_collector.GCCollector(registry=self.registry)
+        self._lateness = Histogram(
+            m.SCHEDULER_LATENESS,
+            "Delay from a run's scheduled time to its start (timer lag and waiting for a slot).",
+            buckets=m.LATENESS_BUCKETS,
+            registry=self.registry,
+        )
+        Gauge(m.SCHEDULER_RUNNING, "Journey runs in progress.", registry=self.registry
+              ).set_function(lambda: self.scheduler.running)
+        Gauge(m.SCHEDULER_JOURNEYS, "Journeys scheduled on this agent.", registry=self.registry
+              ).set_function(lambda: self.scheduler.journeys)
+        self._reload_ok = Gauge(
+            m.CONFIG_RELOAD_SUCCESSFUL, "1 if the last configuration load succeeded.",
+            registry=self.registry)
+        self._reload_time = Gauge(
+            m.CONFIG_RELOAD_TIMESTAMP, "Unix time of the last successful configuration load.",
+            registry=self.registry)
+        Gauge(m.BUILD_INFO, "Always 1: the carewatch version.", ["version"],
+              registry=self.registry).labels(_version()).set(1)
+        self.scheduler = Scheduler(
+            self._run,
+            on_result=self._publish,
+            on_skip=lambda journey: self.exposition.skipped(journey.id),
+            on_lateness=self._lateness.observe,
+            max_concurrency=max_concurrency,
+        )
+
+    @property
+    def location(self) -> str:
+        if self._location_arg:
+            return self._location_arg
+        return self.config.defaults.location if self.config else "local"
+
+    async def start(self) -> None:
+        """Load the config and start scheduling; ConfigError if the first load fails."""
+        problems = await self.reload()
+        if problems:
+            raise ConfigError(problems)
+
+    async def stop(self) -> None:
+        self.scheduler.stop()
+
+    async def reload(self) -> list[Problem]:
+        """Load the config file again. On problems, log them and keep the running config."""
+        async with self._reload_lock:
+            loop = asyncio.get_running_loop()
+            try:
+                config = await loop.run_in_executor(None, load_config, self.config_path)
+            except ConfigError as exc:
+                self._reload_ok.set(0)
+                log.error("config reload rejected, keeping the running config:\n%s", exc)
+                return list(exc.problems)
+            self.config = config
+            self.engine = Engine(config.variables, location=self.location)
+            self.exposition.configure(config, location=self.location)
+            self.scheduler.schedule(config.journeys)
+            self._last_up = {k: v for k, v in self._last_up.items()
+                             if any(j.id == k for j in config.journeys)}
+            self._reload_ok.set(1)
+            self._reload_time.set(time.time())
+            log.info("config loaded from %s: %d channels, %d journeys, location %s",
+                     self.config_path, len(config.channels), len(config.journeys), self.location)
+            return []
+
+    async def _run(self, journey: Journey) -> RunResult:
+        assert self.engine is not None
+        return await self.engine.run(journey)
+
+    def _publish(self, result: RunResult) -> None:
+        self.exposition.record(result)
+        journey_id = f"{result.channel}/{result.journey}"
+        was_up = self._last_up.get(journey_id)
+        self._last_up[journey_id] = result.ok
+        if result.ok and was_up is False:
+            log.info("journey %s recovered", journey_id)
+        elif not result.ok and was_up is not False:
+            failed = result.final.failed_step
+            assert failed is not None
+            log.warning("journey %s failed at step %s: %s: %s", journey_id, failed.name,
+                        failed.reason, failed.message)
+
+    # --- HTTP -----------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        """The aiohttp application serving the endpoints."""
+        app = web.Application()
+        app.router.add_get("/", self._index)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/-/healthy", self._healthy)
+        app.router.add_get("/-/ready", self._ready)
+        app.router.add_post("/-/reload", self._reload)
+        app.router.add_get("/probe", self._probe)
+        return app
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        body = generate_latest(self.registry) + self.exposition.render().encode()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+    async def _healthy(self, _: web.Request) -> web.Response:
+        return web.Response(text="Healthy.\n")
+
+    async def _ready(self, _: web.Request) -> web.Response:
+        if self.config is None:
+            return web.Response(status=503, text="Not ready: no config loaded.\n")
+        return web.Response(text="Ready.\n")
+
+    async def _reload(self, _: web.Request) -> web.Response:
+        problems = await self.reload()
+        if problems:
+            return web.json_response(
+                {"status": "rejected", "errors": [str(p) for p in problems]}, status=400)
+        return web.json_response({"status": "reloaded"})
+
+    async def _probe(self, request: web.Request) -> web.Response:
+        name = request.query.get("journey", "")
+        if self.config is None or self.engine is None:
+            return web.json_response({"error": "no config loaded"}, status=503)
+        try:
+            journey = self.config.find_journey(name)
+        except KeyError:
+            return web.json_response(
+                {"error": f"no journey {name!r}; use channel/journey",
+                 "journeys": [j.id for j in self.config.journeys]},
+                status=404,
+            )
+        result = await self.engine.run(journey)
+        return web.Response(text=json.dumps(result.to_dict(), indent=2) + "\n",
+                            content_type="application/json")
+
+    async def _index(self, _: web.Request) -> web.Response:
+        journeys = self.config.journeys if self.config else ()
+        rows = "".join(
+            f'<li><a href="/probe?journey={html.escape(j.id)}">{html.escape(j.id)}</a> '
+            f"{_state(self._last_up.get(j.id))}</li>"
+            for j in journeys
+        )
+        page = (
+            "<!doctype html><title>carewatch</title><h1>carewatch</h1>"
+            f"<p>location {html.escape(self.location)}, config {html.escape(self.config_path)}</p>"
+            '<p><a href="/metrics">/metrics</a> · <a href="/-/healthy">/-/healthy</a> · '
+            '<a href="/-/ready">/-/ready</a></p>'
+            f"<h2>Journeys (run now)</h2><ul>{rows}</ul>"
+        )
+        return web.Response(text=page, content_type="text/html")
+
+
+def _state(up: bool | None) -> str:
+    return {None: "(no run yet)", True: "up", False: "<b>DOWN</b>"}[up]

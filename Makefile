@@ -1,0 +1,55 @@
+# carewatch: `make demo` to see it run, `make test` to check it. Everything it needs, it installs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_LISTEN ?= 127.0.0.1:8900
+EXPORTER_LISTEN ?= 127.0.0.1:9640
+# Debian packages the tests drive for real (prometheus ships promtool too).
+APT_PACKAGES := prometheus
+APT_COMMANDS := prometheus promtool
+
+.PHONY: demo demo-stop test lint check system-deps venv clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -qq --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(STAMP)
+
+## demo: start democare and the exporter in the background, wait for every journey, print URLs
+demo: $(STAMP)
+	$(PY) -m democare.launch start --democare $(DEMO_LISTEN) --exporter $(EXPORTER_LISTEN)
+
+## demo-stop: stop what `make demo` started
+demo-stop:
+	@if [ -x $(PY) ]; then $(PY) -m democare.launch stop; else echo "nothing to stop"; fi
+
+## check: validate checks.yaml
+check: $(STAMP)
+	$(PY) exporter.py --config checks.yaml --check
+
+## system-deps: the Debian packages the tests need (apt-get as root, once)
+system-deps:
+	@missing=""; for c in $(APT_COMMANDS); do command -v $$c >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "need root to install: apt-get install -y $(APT_PACKAGES)"; exit 1; fi; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_PACKAGES); \
+	fi
+
+## lint: ruff and mypy
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+## test: install everything the tests need, lint, and run the whole suite
+test: system-deps $(STAMP) lint
+	$(VENV)/bin/pytest
+
+clean: demo-stop
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

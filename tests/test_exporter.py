@@ -1,0 +1,252 @@
+"""End to end: democare and the exporter as real processes, scraped by a real Prometheus.
+
+Faults injected into democare must show up as ``carewatch_journey_up 0`` with the right step and
+reason within one interval, and clear when the fault is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, free_port
+from tests.test_service import value
+
+pytestmark = pytest.mark.e2e
+
+INTERVAL = 1.0
+START_SECONDS = 15.0
+#: A fault must be reported within one interval of the next run: interval + timeout + a margin
+#: for a loaded 2-core machine.
+REPORT_SECONDS = INTERVAL + 1.0 + 3.0
+
+CHECKS = """
+defaults: {{interval: 1s, timeout: 1s, retries: 0, location: ci}}
+variables: {{base: "http://{care}"}}
+channels:
+  - name: app
+    kind: app
+    team: mobile
+    journeys:
+      - name: login
+        steps:
+          - name: login
+            method: POST
+            url: ${{base}}/app/v1/login
+            json: {{username: demo@carewatch.example, password: demo-password}}
+            expect: {{status: 200, json: [{{path: $.token, exists: true}}]}}
+            capture: {{token: {{json: $.token}}}}
+          - name: account
+            url: ${{base}}/app/v1/account
+            headers: {{Authorization: "Bearer ${{token}}"}}
+  - name: help
+    kind: self_service
+    team: digital
+    journeys:
+      - name: search
+        steps:
+          - name: search
+            url: ${{base}}/help/v1/search?q=roaming
+"""
+
+
+def get(url: str, *, data: bytes | None = None, method: str | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def wait_until(check: Callable[[], Any], seconds: float, what: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            result = check()
+        except (urllib.error.URLError, OSError):
+            result = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {seconds:g}s")
+        time.sleep(0.1)
+
+
+class Process:
+    """A child process with its output in a file, stopped at teardown."""
+
+    def __init__(self, argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+        self.log = log
+        self.handle = subprocess.Popen(argv, cwd=REPO, stdout=log.open("wb"),
+                                       stderr=subprocess.STDOUT, env=env)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.handle.poll() is None:
+            self.handle.send_signal(signal.SIGTERM)
+            try:
+                self.handle.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.handle.kill()
+                self.handle.wait()
+        return self.handle.returncode
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """democare and the exporter, running the CHECKS above."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    care, agent = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    config = tmp / "checks.yaml"
+    config.write_text(CHECKS.format(care=care))
+    democare = Process([sys.executable, "-m", "democare", "--listen", care], tmp / "democare.log")
+    exporter = Process(
+        [sys.executable, "exporter.py", "--config", str(config), "--listen", agent],
+        tmp / "exporter.log",
+    )
+    metrics = f"http://{agent}/metrics"
+    try:
+        wait_until(lambda: get(f"http://{care}/healthz")[0] == 200, START_SECONDS, "democare up")
+        wait_until(lambda: value(get(metrics)[1], "carewatch_journey_up", journey="login")
+                   is not None and value(get(metrics)[1], "carewatch_journey_up",
+                                         journey="search") is not None,
+                   START_SECONDS, "both journeys reported")
+        yield {"care": care, "agent": agent, "metrics": metrics, "config": config,
+               "exporter": exporter}
+    finally:
+        assert exporter.stop() == 0, exporter.output()
+        democare.stop()
+
+
+@pytest.fixture
+def care(stack: dict[str, Any]) -> Iterator[str]:
+    """democare's address, with every fault removed after the test."""
+    yield stack["care"]
+    get(f"http://{stack['care']}/_faults", method="DELETE")
+
+
+def down(metrics: str, journey: str) -> str | None:
+    """The scrape once ``journey`` is down, else None."""
+    text = get(metrics)[1]
+    return text if value(text, "carewatch_journey_up", journey=journey) == 0 else None
+
+
+def inject(care: str, **fault: Any) -> None:
+    status, body = get(f"http://{care}/_faults", data=json.dumps(fault).encode(), method="POST")
+    assert status == 200, body
+
+
+@pytest.mark.parametrize(
+    ("fault", "step", "reason"),
+    [
+        ({"mode": "error", "status": 503}, "login", "http_status"),
+        ({"mode": "down"}, "login", "connect"),
+        ({"mode": "slow", "delay_ms": 3000}, "login", "timeout"),
+        ({"mode": "garbage"}, "login", "assertion"),
+        ({"mode": "error", "path": "/app/v1/account"}, "account", "http_status"),
+    ],
+)
+def test_fault_drops_the_channel_with_step_and_reason(
+    stack: dict[str, Any], care: str, fault: dict[str, Any], step: str, reason: str
+) -> None:
+    metrics = stack["metrics"]
+    wait_until(lambda: value(get(metrics)[1], "carewatch_journey_up", journey="login") == 1,
+               REPORT_SECONDS, "login up before the fault")
+    inject(care, channel="app", **fault)
+    text = wait_until(lambda: down(metrics, "login"), REPORT_SECONDS, f"login down after {fault}")
+    assert value(text, "carewatch_step_failure_info", journey="login", step=step,
+                 reason=reason) == 1, text
+    assert value(text, "carewatch_step_failures_total", journey="login", step=step,
+                 reason=reason) >= 1
+    assert value(text, "carewatch_journey_up", journey="search") == 1
+    get(f"http://{care}/_faults", method="DELETE")
+    wait_until(lambda: value(get(metrics)[1], "carewatch_journey_up", journey="login") == 1,
+               REPORT_SECONDS, "login back up after the fault is removed")
+
+
+def test_promtool_accepts_the_exposition(stack: dict[str, Any], tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool is missing: run `make system-deps` (apt-get install prometheus)")
+    _, text = get(stack["metrics"])
+    checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                             text=True, timeout=30)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_sighup_with_a_broken_file_keeps_running(stack: dict[str, Any]) -> None:
+    config: Path = stack["config"]
+    exporter: Process = stack["exporter"]
+    good = config.read_text()
+    try:
+        config.write_text(good.replace("retries: 0", "retries: lots"))
+        exporter.handle.send_signal(signal.SIGHUP)
+        wait_until(lambda: value(get(stack["metrics"])[1],
+                                 "carewatch_config_last_reload_successful") == 0,
+                   START_SECONDS, "reload marked unsuccessful")
+        assert "config reload rejected" in exporter.output()
+        assert "defaults.retries" in exporter.output()
+        before = value(get(stack["metrics"])[1], "carewatch_journey_runs_total",
+                       journey="search", result="success")
+        wait_until(lambda: value(get(stack["metrics"])[1], "carewatch_journey_runs_total",
+                                 journey="search", result="success") > before,
+                   REPORT_SECONDS, "journeys still running on the old config")
+    finally:
+        config.write_text(good)
+        exporter.handle.send_signal(signal.SIGHUP)
+    wait_until(lambda: value(get(stack["metrics"])[1],
+                             "carewatch_config_last_reload_successful") == 1,
+               START_SECONDS, "good config reloaded")
+
+
+@pytest.mark.prometheus
+def test_prometheus_scrapes_the_exporter(stack: dict[str, Any], tmp_path: Path) -> None:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.fail("prometheus is missing: run `make system-deps` (apt-get install prometheus)")
+    port = free_port()
+    (tmp_path / "prometheus.yml").write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "scrape_configs:\n"
+        f"  - job_name: carewatch\n    static_configs: [{{targets: ['{stack['agent']}']}}]\n"
+    )
+    prometheus = Process(
+        [binary, f"--config.file={tmp_path / 'prometheus.yml'}",
+         f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
+        tmp_path / "prometheus.log", env={**os.environ, "HOME": str(tmp_path)},
+    )
+    try:
+        query = urllib.parse.urlencode({"query": "carewatch_journey_up"})
+
+        def scraped() -> list[dict[str, Any]] | None:
+            status, body = get(f"http://127.0.0.1:{port}/api/v1/query?{query}")
+            result = json.loads(body)["data"]["result"] if status == 200 else []
+            return result if len(result) == 2 else None
+
+        result = wait_until(scraped, 30.0, "Prometheus has scraped carewatch_journey_up")
+        by_journey = {r["metric"]["journey"]: r for r in result}
+        assert set(by_journey) == {"login", "search"}
+        assert by_journey["search"]["metric"]["location"] == "ci"
+        assert by_journey["search"]["metric"]["channel"] == "help"
+        up = urllib.parse.urlencode({"query": 'up{job="carewatch"}'})
+        status, body = get(f"http://127.0.0.1:{port}/api/v1/query?{up}")
+        assert json.loads(body)["data"]["result"][0]["value"][1] == "1", prometheus.output()
+    finally:
+        prometheus.stop()

@@ -1,0 +1,189 @@
+"""The exporter service in-process, against the demo care stack: endpoints, reload, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from probes.service import Service
+
+WAIT_SECONDS = 10.0
+
+JOURNEYS = """
+defaults: {{interval: 1s, timeout: 900ms, retries: 0}}
+variables: {{base: "{base}"}}
+channels:
+  - name: help
+    kind: self_service
+    team: digital
+    journeys:
+      - name: search
+        steps:
+          - name: search
+            url: ${{base}}/help/v1/search?q=roaming
+            expect: {{json: [{{path: $.total, gt: 0}}]}}
+  - name: stores
+    kind: locator
+    team: retail
+    journeys:
+      - name: nearby
+        steps:
+          - name: nearby
+            url: ${{base}}/stores/v1/nearby?lat=48.8566&lon=2.3522
+"""
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of an exposition, keyed by name and label set (parsed by prometheus-client)."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def value(text: str, name: str, **labels: str) -> float | None:
+    for (sample, found), v in samples(text).items():
+        if sample == name and set(labels.items()) <= found:
+            return v
+    return None
+
+
+async def scrape(client: TestClient) -> str:
+    response = await client.get("/metrics")
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    return await response.text()
+
+
+async def wait_for(client: TestClient, check: Callable[[str], bool]) -> str:
+    """Scrape until ``check`` holds; fails after WAIT_SECONDS."""
+    deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
+    while True:
+        text = await scrape(client)
+        if check(text):
+            return text
+        assert asyncio.get_running_loop().time() < deadline, f"never held; last scrape:\n{text}"
+        await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+async def running(
+    democare: str, write_config: Callable[[str], Path], aiohttp_client: Callable[..., object]
+) -> AsyncIterator[tuple[Service, TestClient, Path]]:
+    path = write_config(JOURNEYS.format(base=democare))
+    service = Service(path, location="test")
+    await service.start()
+    client = await aiohttp_client(service.app())  # type: ignore[operator]
+    yield service, client, path
+    await service.stop()
+
+
+async def test_metrics_publish_the_contract(running: tuple[Service, TestClient, Path]) -> None:
+    _, client, _ = running
+    text = await wait_for(
+        client, lambda t: value(t, "carewatch_journey_up", journey="nearby") is not None
+        and value(t, "carewatch_journey_up", journey="search") is not None
+    )
+    labels = {"channel": "help", "journey": "search", "location": "test"}
+    assert value(text, "carewatch_journey_up", **labels) == 1
+    assert value(text, "carewatch_journey_runs_total", result="success", **labels) >= 1
+    assert value(text, "carewatch_journey_runs_total", result="failure", **labels) == 0
+    assert value(text, "carewatch_journey_duration_seconds_count", **labels) >= 1
+    assert value(text, "carewatch_journey_duration_seconds_bucket", le="+Inf", **labels) >= 1
+    assert value(text, "carewatch_journey_last_run_timestamp_seconds", **labels) > 1.7e9
+    assert value(text, "carewatch_journey_apdex_total", zone="satisfied", **labels) >= 1
+    assert value(text, "carewatch_journey_info", channel="help", kind="self_service",
+                 team="digital") == 1
+    assert value(text, "carewatch_journey_slo_objective_ratio", channel="help") == 0.995
+    assert value(text, "carewatch_step_up", step="search", **labels) == 1
+    assert value(text, "carewatch_step_http_status_code", step="search", **labels) == 200
+    for phase in ("dns", "connect", "wait", "receive", "total"):
+        assert value(text, "carewatch_step_duration_seconds", step="search", phase=phase,
+                     **labels) is not None
+    assert value(text, "carewatch_config_last_reload_successful") == 1
+    assert value(text, "carewatch_scheduler_lateness_seconds_count") >= 2
+    assert value(text, "carewatch_build_info") == 1
+
+
+async def test_a_failing_channel_names_step_and_reason(
+    running: tuple[Service, TestClient, Path], democare: str
+) -> None:
+    _, client, _ = running
+    async with client.session.post(f"{democare}/_faults",
+                                   json={"channel": "locator", "mode": "error"}) as response:
+        assert response.status == 200
+    text = await wait_for(client, lambda t: value(t, "carewatch_journey_up", journey="nearby") == 0)
+    assert value(text, "carewatch_step_failure_info", step="nearby", reason="http_status") == 1
+    assert value(text, "carewatch_step_failures_total", step="nearby", reason="http_status") >= 1
+    assert value(text, "carewatch_step_http_status_code", step="nearby") == 503
+    assert value(text, "carewatch_journey_up", journey="search") == 1
+
+
+async def test_probe_runs_a_journey_now(running: tuple[Service, TestClient, Path]) -> None:
+    _, client, _ = running
+    response = await client.get("/probe", params={"journey": "help/search"})
+    assert response.status == 200
+    result = await response.json()
+    assert result["success"] is True
+    assert result["channel"] == "help"
+    assert [s["step"] for s in result["attempts"][0]["steps"]] == ["search"]
+    assert set(result["attempts"][0]["steps"][0]["phases_seconds"]) >= {"connect", "wait", "total"}
+    bare = await client.get("/probe", params={"journey": "nearby"})
+    assert (await bare.json())["journey"] == "nearby"
+    missing = await client.get("/probe", params={"journey": "nope"})
+    assert missing.status == 404
+    assert "help/search" in (await missing.json())["journeys"]
+
+
+async def test_health_and_readiness(running: tuple[Service, TestClient, Path]) -> None:
+    _, client, _ = running
+    assert (await client.get("/-/healthy")).status == 200
+    assert (await client.get("/-/ready")).status == 200
+    index = await client.get("/")
+    assert "help/search" in await index.text()
+
+
+async def test_a_bad_reload_keeps_the_old_config(running: tuple[Service, TestClient, Path]) -> None:
+    service, client, path = running
+    await wait_for(client, lambda t: value(t, "carewatch_journey_up", journey="search") == 1)
+    good = path.read_text()
+    path.write_text(good.replace("kind: locator", "kind: teleport"))
+    response = await client.post("/-/reload")
+    assert response.status == 400
+    errors = (await response.json())["errors"]
+    assert any("channels[1].kind" in e and "teleport" in e for e in errors), errors
+    assert [j.id for j in service.config.journeys] == ["help/search", "stores/nearby"]
+    before = value(await scrape(client), "carewatch_journey_runs_total", journey="search",
+                   result="success")
+    text = await wait_for(
+        client, lambda t: value(t, "carewatch_journey_runs_total", journey="search",
+                                result="success") > before
+    )
+    assert value(text, "carewatch_config_last_reload_successful") == 0
+
+
+async def test_reload_keeps_counters_and_drops_removed_series(
+    running: tuple[Service, TestClient, Path],
+) -> None:
+    service, client, path = running
+    text = await wait_for(
+        client, lambda t: (value(t, "carewatch_journey_runs_total", journey="search",
+                                 result="success") or 0) >= 2
+        and value(t, "carewatch_journey_up", journey="nearby") is not None
+    )
+    runs = value(text, "carewatch_journey_runs_total", journey="search", result="success")
+    stores_at = path.read_text().index("  - name: stores")
+    path.write_text(path.read_text()[:stores_at])
+    response = await client.post("/-/reload")
+    assert response.status == 200, await response.text()
+    text = await scrape(client)
+    assert value(text, "carewatch_journey_runs_total", journey="search", result="success") >= runs
+    assert not any(labels and ("journey", "nearby") in labels for (_, labels) in samples(text))
+    assert value(text, "carewatch_config_last_reload_successful") == 1
+    assert [j.id for j in service.config.journeys] == ["help/search"]

@@ -1,7 +1,7 @@
 """carewatch exporter: probes customer-care journeys and publishes the results to Prometheus.
 
-    python exporter.py --config checks.yaml [--listen HOST:PORT] [--location NAME]
-    python exporter.py --config checks.yaml --check
+python exporter.py --config checks.yaml [--listen HOST:PORT] [--location NAME]
+python exporter.py --config checks.yaml --check
 """
 
 from __future__ import annotations
@@ -42,14 +42,28 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="exporter.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="checks.yaml", help="checks file (default: %(default)s)")
-    parser.add_argument("--listen", type=parse_listen, default=DEFAULT_LISTEN,
-                        help="address to serve on (default: %(default)s)")
-    parser.add_argument("--location", help="this agent's location label (default: defaults.location)")
+    parser.add_argument(
+        "--config", default="checks.yaml", help="checks file (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--listen",
+        type=parse_listen,
+        default=DEFAULT_LISTEN,
+        help="address to serve on (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--location", help="this agent's location label (default: defaults.location)"
+    )
     parser.add_argument("--check", action="store_true", help="validate the config and exit")
-    parser.add_argument("--max-concurrency", type=int, default=DEFAULT_MAX_CONCURRENCY,
-                        help="runs in progress at once, at most (default: %(default)s)")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=DEFAULT_MAX_CONCURRENCY,
+        help="runs in progress at once, at most (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
     return parser.parse_args(argv)
 
 
@@ -61,8 +75,10 @@ def check(path: str) -> Exit:
         print(exc, file=sys.stderr)
         return Exit.CONFIG
     steps = sum(len(j.steps) + len(j.finally_steps) for j in config.journeys)
-    print(f"{path}: OK: {len(config.channels)} channels, {len(config.journeys)} journeys, "
-          f"{steps} steps")
+    print(
+        f"{path}: OK: {len(config.channels)} channels, {len(config.journeys)} journeys, "
+        f"{steps} steps"
+    )
     return Exit.OK
 
 
@@ -99,7 +115,9 @@ async def serve(args: argparse.Namespace) -> Exit:
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if args.check:
         return check(args.config)
     with contextlib.suppress(KeyboardInterrupt):

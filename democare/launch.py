@@ -34,7 +34,7 @@ SERVICES: Final = ("democare", "exporter")
 
 def _get(url: str) -> str | None:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback only)
+        with urllib.request.urlopen(url, timeout=2) as response:
             return str(response.read().decode())
     except (urllib.error.URLError, OSError):
         return None

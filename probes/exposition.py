@@ -18,7 +18,7 @@ from typing import Final
 from probes import metrics as m
 from probes.metrics import Family, duration_buckets, format_le
 from probes.model import TOLERATING_FACTOR, Channel, Config, Journey
-from probes.results import Outcome, Phase, RunResult, StepResult
+from probes.results import Outcome, RunResult, StepResult
 
 RESULTS: Final = ("success", "failure")
 ZONES: Final = ("satisfied", "tolerating", "frustrated")
@@ -77,8 +77,11 @@ class _JourneySeries:
         names = [s.name for s in (*journey.steps, *journey.finally_steps)]
         self.steps = {
             name: self.steps.get(name)
-            or _Step(_labels(channel=journey.channel, journey=journey.name, step=name,
-                             location=self.location))
+            or _Step(
+                _labels(
+                    channel=journey.channel, journey=journey.name, step=name, location=self.location
+                )
+            )
             for name in names
         }
         self.reached = [n for n in self.reached if n in self.steps]
@@ -133,7 +136,11 @@ class _JourneySeries:
         if self.up is not None and self.last_run is not None:
             c[m.JOURNEY_UP] = f"{m.JOURNEY_UP.name}{{{labels}}} {self.up}\n"
             c[m.JOURNEY_LAST_RUN] = f"{m.JOURNEY_LAST_RUN.name}{{{labels}}} {_num(self.last_run)}\n"
-        up, durations, failures, info, status = [], [], [], [], []
+        up: list[str] = []
+        durations: list[str] = []
+        failures: list[str] = []
+        info: list[str] = []
+        status: list[str] = []
         for name, step in self.steps.items():
             failures.extend(
                 f'{m.STEP_FAILURES.name}{{{step.labels},reason="{r}"}} {n}\n'
@@ -177,8 +184,9 @@ def _definitions(channels: Iterable[Channel]) -> dict[Family, str]:
     for channel in channels:
         for j in channel.journeys:
             labels = _labels(channel=channel.name, journey=j.name)
-            info = _labels(channel=channel.name, journey=j.name, kind=channel.kind.value,
-                           team=channel.team)
+            info = _labels(
+                channel=channel.name, journey=j.name, kind=channel.kind.value, team=channel.team
+            )
             out[m.JOURNEY_INFO].append(f"{m.JOURNEY_INFO.name}{{{info}}} 1\n")
             for family, value in (
                 (m.JOURNEY_SLO_OBJECTIVE, j.slo.availability_ratio),
@@ -199,7 +207,7 @@ class Exposition:
         self._definitions: dict[Family, str] = {}
 
     def configure(self, config: Config, *, location: str) -> None:
-        """Follow a (re)loaded config: journeys that stay keep their counters, removed ones vanish."""
+        """Follow a (re)loaded config: kept journeys keep their counters, removed ones vanish."""
         series: dict[str, _JourneySeries] = {}
         for journey in config.journeys:
             kept = self._series.get(journey.id)
@@ -222,7 +230,9 @@ class Exposition:
         series = self._series.get(journey_id)
         if series is not None:
             series.skipped += 1
-            series.render()
+            series.chunks[m.JOURNEY_SKIPPED] = (
+                f"{m.JOURNEY_SKIPPED.name}{{{series.labels}}} {series.skipped}\n"
+            )
 
     def render(self) -> str:
         """The journey families in text format, each family's lines together."""

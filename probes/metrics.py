@@ -37,76 +37,140 @@ class Family:
 
 # Journey results, per location.
 JOURNEY_UP: Final = Family(
-    "carewatch_journey_up", "gauge", JOURNEY,
-    "1 if the journey's last run succeeded (after retries), 0 if it failed.")
+    "carewatch_journey_up",
+    "gauge",
+    JOURNEY,
+    "1 if the journey's last run succeeded (after retries), 0 if it failed.",
+)
 JOURNEY_RUNS: Final = Family(
-    "carewatch_journey_runs_total", "counter", (*JOURNEY, "result"),
-    "Journey runs after retries, by result (success or failure).")
+    "carewatch_journey_runs_total",
+    "counter",
+    (*JOURNEY, "result"),
+    "Journey runs after retries, by result (success or failure).",
+)
 JOURNEY_DURATION: Final = Family(
-    "carewatch_journey_duration_seconds", "histogram", JOURNEY,
+    "carewatch_journey_duration_seconds",
+    "histogram",
+    JOURNEY,
     "Duration of successful journey runs, from the first step's request to the last step's "
-    "last byte (finally steps excluded).")
+    "last byte (finally steps excluded).",
+)
 JOURNEY_LAST_RUN: Final = Family(
-    "carewatch_journey_last_run_timestamp_seconds", "gauge", JOURNEY,
-    "Unix time at which the journey's last run started.")
+    "carewatch_journey_last_run_timestamp_seconds",
+    "gauge",
+    JOURNEY,
+    "Unix time at which the journey's last run started.",
+)
 JOURNEY_APDEX: Final = Family(
-    "carewatch_journey_apdex_total", "counter", (*JOURNEY, "zone"),
+    "carewatch_journey_apdex_total",
+    "counter",
+    (*JOURNEY, "zone"),
     "Journey runs by Apdex zone: satisfied (<= T), tolerating (<= 4T), frustrated (slower, "
-    "or failed).")
+    "or failed).",
+)
 JOURNEY_RETRIES: Final = Family(
-    "carewatch_journey_retries_total", "counter", JOURNEY,
-    "Extra attempts made because an attempt failed; rising retries hide flakiness behind up=1.")
+    "carewatch_journey_retries_total",
+    "counter",
+    JOURNEY,
+    "Extra attempts made because an attempt failed; rising retries hide flakiness behind up=1.",
+)
 JOURNEY_SKIPPED: Final = Family(
-    "carewatch_journey_skipped_runs_total", "counter", JOURNEY,
-    "Scheduled runs not started because the journey's previous run was still going.")
+    "carewatch_journey_skipped_runs_total",
+    "counter",
+    JOURNEY,
+    "Scheduled runs not started because the journey's previous run was still going.",
+)
 
 # Journey definitions, from checks.yaml.
 JOURNEY_INFO: Final = Family(
-    "carewatch_journey_info", "gauge", ("channel", "journey", "kind", "team"),
-    "Always 1: the journey's channel kind and owning team, for joins.")
+    "carewatch_journey_info",
+    "gauge",
+    ("channel", "journey", "kind", "team"),
+    "Always 1: the journey's channel kind and owning team, for joins.",
+)
 JOURNEY_SLO_OBJECTIVE: Final = Family(
-    "carewatch_journey_slo_objective_ratio", "gauge", DEFINITION,
-    "Availability objective of the journey, as a ratio (99.9 % is 0.999).")
+    "carewatch_journey_slo_objective_ratio",
+    "gauge",
+    DEFINITION,
+    "Availability objective of the journey, as a ratio (99.9 % is 0.999).",
+)
 JOURNEY_SLO_LATENCY_THRESHOLD: Final = Family(
-    "carewatch_journey_slo_latency_threshold_seconds", "gauge", DEFINITION,
-    "Latency threshold of the journey's latency objective; also a bucket of its histogram.")
+    "carewatch_journey_slo_latency_threshold_seconds",
+    "gauge",
+    DEFINITION,
+    "Latency threshold of the journey's latency objective; also a bucket of its histogram.",
+)
 JOURNEY_SLO_LATENCY_OBJECTIVE: Final = Family(
-    "carewatch_journey_slo_latency_objective_ratio", "gauge", DEFINITION,
-    "Share of successful runs that must finish within the latency threshold, as a ratio.")
+    "carewatch_journey_slo_latency_objective_ratio",
+    "gauge",
+    DEFINITION,
+    "Share of successful runs that must finish within the latency threshold, as a ratio.",
+)
 JOURNEY_APDEX_THRESHOLD: Final = Family(
-    "carewatch_journey_apdex_threshold_seconds", "gauge", DEFINITION,
-    "Apdex T of the journey; T and 4T are buckets of its histogram.")
+    "carewatch_journey_apdex_threshold_seconds",
+    "gauge",
+    DEFINITION,
+    "Apdex T of the journey; T and 4T are buckets of its histogram.",
+)
 JOURNEY_INTERVAL: Final = Family(
-    "carewatch_journey_interval_seconds", "gauge", DEFINITION,
-    "How often the journey runs.")
+    "carewatch_journey_interval_seconds", "gauge", DEFINITION, "How often the journey runs."
+)
 
 # Steps of the last run, per location.
 STEP_UP: Final = Family(
-    "carewatch_step_up", "gauge", STEP,
-    "1 if the step passed in the journey's last run, 0 if it failed; absent if not reached.")
+    "carewatch_step_up",
+    "gauge",
+    STEP,
+    "1 if the step passed in the journey's last run, 0 if it failed; absent if not reached.",
+)
 STEP_DURATION: Final = Family(
-    "carewatch_step_duration_seconds", "gauge", (*STEP, "phase"),
+    "carewatch_step_duration_seconds",
+    "gauge",
+    (*STEP, "phase"),
     "Time the step spent in each phase in the last run: dns, connect, tls (when measured "
-    "apart), wait (to first byte), receive, total.")
+    "apart), wait (to first byte), receive, total.",
+)
 STEP_FAILURES: Final = Family(
-    "carewatch_step_failures_total", "counter", (*STEP, "reason"),
-    "Step failures by reason, counting every attempt, retries included.")
+    "carewatch_step_failures_total",
+    "counter",
+    (*STEP, "reason"),
+    "Step failures by reason, counting every attempt, retries included.",
+)
 STEP_FAILURE_INFO: Final = Family(
-    "carewatch_step_failure_info", "gauge", (*STEP, "reason"),
-    "1 for the step that failed the journey's last run, with its reason; absent otherwise.")
+    "carewatch_step_failure_info",
+    "gauge",
+    (*STEP, "reason"),
+    "1 for the step that failed the journey's last run, with its reason; absent otherwise.",
+)
 STEP_STATUS: Final = Family(
-    "carewatch_step_http_status_code", "gauge", STEP,
-    "HTTP status of the step's last response; 0 when no response arrived.")
+    "carewatch_step_http_status_code",
+    "gauge",
+    STEP,
+    "HTTP status of the step's last response; 0 when no response arrived.",
+)
 
 #: The journey families, in the order they are exposed.
 JOURNEY_FAMILIES: Final = (
-    JOURNEY_UP, JOURNEY_RUNS, JOURNEY_DURATION, JOURNEY_LAST_RUN, JOURNEY_APDEX,
-    JOURNEY_RETRIES, JOURNEY_SKIPPED,
-    STEP_UP, STEP_DURATION, STEP_FAILURES, STEP_FAILURE_INFO, STEP_STATUS,
+    JOURNEY_UP,
+    JOURNEY_RUNS,
+    JOURNEY_DURATION,
+    JOURNEY_LAST_RUN,
+    JOURNEY_APDEX,
+    JOURNEY_RETRIES,
+    JOURNEY_SKIPPED,
+    STEP_UP,
+    STEP_DURATION,
+    STEP_FAILURES,
+    STEP_FAILURE_INFO,
+    STEP_STATUS,
 )
 DEFINITION_FAMILIES: Final = (
-    JOURNEY_INFO, JOURNEY_SLO_OBJECTIVE, JOURNEY_SLO_LATENCY_THRESHOLD,
-    JOURNEY_SLO_LATENCY_OBJECTIVE, JOURNEY_APDEX_THRESHOLD, JOURNEY_INTERVAL,
+    JOURNEY_INFO,
+    JOURNEY_SLO_OBJECTIVE,
+    JOURNEY_SLO_LATENCY_THRESHOLD,
+    JOURNEY_SLO_LATENCY_OBJECTIVE,
+    JOURNEY_APDEX_THRESHOLD,
+    JOURNEY_INTERVAL,
 )
 
 # The agent itself (rendered by prometheus-client).
@@ -120,7 +184,22 @@ LATENESS_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.
 
 #: Journey-duration buckets suited to mobile journeys; each journey adds its own thresholds.
 DURATION_BUCKETS: Final = (
-    0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    1.5,
+    2.0,
+    3.0,
+    4.0,
+    5.0,
+    7.5,
+    10.0,
+    15.0,
+    20.0,
+    30.0,
 )
 
 
@@ -133,4 +212,4 @@ def duration_buckets(journey: Journey) -> tuple[float, ...]:
 
 def format_le(bound: float) -> str:
     """The ``le`` label value of a bucket, as exposed: ``format_le(2) == "2.0"``."""
-    return str(floatToGoString(bound))
+    return str(floatToGoString(bound))  # type: ignore[no-untyped-call]

@@ -97,7 +97,7 @@ class Attempt:
         """The step to blame: the first failed main step, else the first failed cleanup step."""
         failed = [s for s in self.steps if not s.ok]
         main = [s for s in failed if not s.cleanup]
-        return (main or failed or [None])[0]
+        return next(iter(main or failed), None)
 
     def to_dict(self) -> dict[str, Any]:
         failed = self.failed_step

@@ -21,8 +21,15 @@ from pathlib import Path
 from typing import Final
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
-from prometheus_client import gc_collector, platform_collector, process_collector
+from prometheus_client import (
+    CollectorRegistry,
+    Gauge,
+    Histogram,
+    gc_collector,
+    generate_latest,
+    platform_collector,
+    process_collector,
+)
 
 from probes import metrics as m
 from probes.config import load_config
@@ -71,18 +78,25 @@ class Service:
             buckets=m.LATENESS_BUCKETS,
             registry=self.registry,
         )
-        Gauge(m.SCHEDULER_RUNNING, "Journey runs in progress.", registry=self.registry
-              ).set_function(lambda: self.scheduler.running)
-        Gauge(m.SCHEDULER_JOURNEYS, "Journeys scheduled on this agent.", registry=self.registry
-              ).set_function(lambda: self.scheduler.journeys)
+        Gauge(
+            m.SCHEDULER_RUNNING, "Journey runs in progress.", registry=self.registry
+        ).set_function(lambda: self.scheduler.running)
+        Gauge(
+            m.SCHEDULER_JOURNEYS, "Journeys scheduled on this agent.", registry=self.registry
+        ).set_function(lambda: self.scheduler.journeys)
         self._reload_ok = Gauge(
-            m.CONFIG_RELOAD_SUCCESSFUL, "1 if the last configuration load succeeded.",
-            registry=self.registry)
+            m.CONFIG_RELOAD_SUCCESSFUL,
+            "1 if the last configuration load succeeded.",
+            registry=self.registry,
+        )
         self._reload_time = Gauge(
-            m.CONFIG_RELOAD_TIMESTAMP, "Unix time of the last successful configuration load.",
-            registry=self.registry)
-        Gauge(m.BUILD_INFO, "Always 1: the carewatch version.", ["version"],
-              registry=self.registry).labels(_version()).set(1)
+            m.CONFIG_RELOAD_TIMESTAMP,
+            "Unix time of the last successful configuration load.",
+            registry=self.registry,
+        )
+        Gauge(
+            m.BUILD_INFO, "Always 1: the carewatch version.", ["version"], registry=self.registry
+        ).labels(_version()).set(1)
         self.scheduler = Scheduler(
             self._run,
             on_result=self._publish,
@@ -120,12 +134,18 @@ class Service:
             self.engine = Engine(config.variables, location=self.location)
             self.exposition.configure(config, location=self.location)
             self.scheduler.schedule(config.journeys)
-            self._last_up = {k: v for k, v in self._last_up.items()
-                             if any(j.id == k for j in config.journeys)}
+            self._last_up = {
+                k: v for k, v in self._last_up.items() if any(j.id == k for j in config.journeys)
+            }
             self._reload_ok.set(1)
             self._reload_time.set(time.time())
-            log.info("config loaded from %s: %d channels, %d journeys, location %s",
-                     self.config_path, len(config.channels), len(config.journeys), self.location)
+            log.info(
+                "config loaded from %s: %d channels, %d journeys, location %s",
+                self.config_path,
+                len(config.channels),
+                len(config.journeys),
+                self.location,
+            )
             return []
 
     async def _run(self, journey: Journey) -> RunResult:
@@ -142,8 +162,13 @@ class Service:
         elif not result.ok and was_up is not False:
             failed = result.final.failed_step
             assert failed is not None
-            log.warning("journey %s failed at step %s: %s: %s", journey_id, failed.name,
-                        failed.reason, failed.message)
+            log.warning(
+                "journey %s failed at step %s: %s: %s",
+                journey_id,
+                failed.name,
+                failed.reason,
+                failed.message,
+            )
 
     # --- HTTP -----------------------------------------------------------------------------
 
@@ -174,7 +199,8 @@ class Service:
         problems = await self.reload()
         if problems:
             return web.json_response(
-                {"status": "rejected", "errors": [str(p) for p in problems]}, status=400)
+                {"status": "rejected", "errors": [str(p) for p in problems]}, status=400
+            )
         return web.json_response({"status": "reloaded"})
 
     async def _probe(self, request: web.Request) -> web.Response:
@@ -185,13 +211,16 @@ class Service:
             journey = self.config.find_journey(name)
         except KeyError:
             return web.json_response(
-                {"error": f"no journey {name!r}; use channel/journey",
-                 "journeys": [j.id for j in self.config.journeys]},
+                {
+                    "error": f"no journey {name!r}; use channel/journey",
+                    "journeys": [j.id for j in self.config.journeys],
+                },
                 status=404,
             )
         result = await self.engine.run(journey)
-        return web.Response(text=json.dumps(result.to_dict(), indent=2) + "\n",
-                            content_type="application/json")
+        return web.Response(
+            text=json.dumps(result.to_dict(), indent=2) + "\n", content_type="application/json"
+        )
 
     async def _index(self, _: web.Request) -> web.Response:
         journeys = self.config.journeys if self.config else ()

@@ -50,7 +50,9 @@ def write_config(tmp_path: Path) -> Callable[[str], Path]:
     return write
 
 
-async def serve(aiohttp_server: ServerFactory, **routes: Callable[..., Awaitable[web.StreamResponse]]) -> str:
+async def serve(
+    aiohttp_server: ServerFactory, **routes: Callable[..., Awaitable[web.StreamResponse]]
+) -> str:
     """Serve ``routes`` (``path_without_slash=handler``, any method) and return the base URL."""
     app = web.Application()
     for path, handler in routes.items():

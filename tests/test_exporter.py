@@ -92,8 +92,9 @@ class Process:
 
     def __init__(self, argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
         self.log = log
-        self.handle = subprocess.Popen(argv, cwd=REPO, stdout=log.open("wb"),
-                                       stderr=subprocess.STDOUT, env=env)
+        self.handle = subprocess.Popen(
+            argv, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env
+        )
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -124,12 +125,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     metrics = f"http://{agent}/metrics"
     try:
         wait_until(lambda: get(f"http://{care}/healthz")[0] == 200, START_SECONDS, "democare up")
-        wait_until(lambda: value(get(metrics)[1], "carewatch_journey_up", journey="login")
-                   is not None and value(get(metrics)[1], "carewatch_journey_up",
-                                         journey="search") is not None,
-                   START_SECONDS, "both journeys reported")
-        yield {"care": care, "agent": agent, "metrics": metrics, "config": config,
-               "exporter": exporter}
+        wait_until(
+            lambda: (
+                value(get(metrics)[1], "carewatch_journey_up", journey="login") is not None
+                and value(get(metrics)[1], "carewatch_journey_up", journey="search") is not None
+            ),
+            START_SECONDS,
+            "both journeys reported",
+        )
+        yield {
+            "care": care,
+            "agent": agent,
+            "metrics": metrics,
+            "config": config,
+            "exporter": exporter,
+        }
     finally:
         assert exporter.stop() == 0, exporter.output()
         democare.stop()
@@ -167,18 +177,26 @@ def test_fault_drops_the_channel_with_step_and_reason(
     stack: dict[str, Any], care: str, fault: dict[str, Any], step: str, reason: str
 ) -> None:
     metrics = stack["metrics"]
-    wait_until(lambda: value(get(metrics)[1], "carewatch_journey_up", journey="login") == 1,
-               REPORT_SECONDS, "login up before the fault")
+    wait_until(
+        lambda: value(get(metrics)[1], "carewatch_journey_up", journey="login") == 1,
+        REPORT_SECONDS,
+        "login up before the fault",
+    )
     inject(care, channel="app", **fault)
     text = wait_until(lambda: down(metrics, "login"), REPORT_SECONDS, f"login down after {fault}")
-    assert value(text, "carewatch_step_failure_info", journey="login", step=step,
-                 reason=reason) == 1, text
-    assert value(text, "carewatch_step_failures_total", journey="login", step=step,
-                 reason=reason) >= 1
+    assert (
+        value(text, "carewatch_step_failure_info", journey="login", step=step, reason=reason) == 1
+    ), text
+    assert (
+        value(text, "carewatch_step_failures_total", journey="login", step=step, reason=reason) >= 1
+    )
     assert value(text, "carewatch_journey_up", journey="search") == 1
     get(f"http://{care}/_faults", method="DELETE")
-    wait_until(lambda: value(get(metrics)[1], "carewatch_journey_up", journey="login") == 1,
-               REPORT_SECONDS, "login back up after the fault is removed")
+    wait_until(
+        lambda: value(get(metrics)[1], "carewatch_journey_up", journey="login") == 1,
+        REPORT_SECONDS,
+        "login back up after the fault is removed",
+    )
 
 
 def test_promtool_accepts_the_exposition(stack: dict[str, Any], tmp_path: Path) -> None:
@@ -186,8 +204,9 @@ def test_promtool_accepts_the_exposition(stack: dict[str, Any], tmp_path: Path) 
     if promtool is None:
         pytest.fail("promtool is missing: run `make system-deps` (apt-get install prometheus)")
     _, text = get(stack["metrics"])
-    checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
-                             text=True, timeout=30)
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
@@ -198,22 +217,40 @@ def test_sighup_with_a_broken_file_keeps_running(stack: dict[str, Any]) -> None:
     try:
         config.write_text(good.replace("retries: 0", "retries: lots"))
         exporter.handle.send_signal(signal.SIGHUP)
-        wait_until(lambda: value(get(stack["metrics"])[1],
-                                 "carewatch_config_last_reload_successful") == 0,
-                   START_SECONDS, "reload marked unsuccessful")
+        wait_until(
+            lambda: value(get(stack["metrics"])[1], "carewatch_config_last_reload_successful") == 0,
+            START_SECONDS,
+            "reload marked unsuccessful",
+        )
         assert "config reload rejected" in exporter.output()
         assert "defaults.retries" in exporter.output()
-        before = value(get(stack["metrics"])[1], "carewatch_journey_runs_total",
-                       journey="search", result="success")
-        wait_until(lambda: value(get(stack["metrics"])[1], "carewatch_journey_runs_total",
-                                 journey="search", result="success") > before,
-                   REPORT_SECONDS, "journeys still running on the old config")
+        before = value(
+            get(stack["metrics"])[1],
+            "carewatch_journey_runs_total",
+            journey="search",
+            result="success",
+        )
+        wait_until(
+            lambda: (
+                value(
+                    get(stack["metrics"])[1],
+                    "carewatch_journey_runs_total",
+                    journey="search",
+                    result="success",
+                )
+                > before
+            ),
+            REPORT_SECONDS,
+            "journeys still running on the old config",
+        )
     finally:
         config.write_text(good)
         exporter.handle.send_signal(signal.SIGHUP)
-    wait_until(lambda: value(get(stack["metrics"])[1],
-                             "carewatch_config_last_reload_successful") == 1,
-               START_SECONDS, "good config reloaded")
+    wait_until(
+        lambda: value(get(stack["metrics"])[1], "carewatch_config_last_reload_successful") == 1,
+        START_SECONDS,
+        "good config reloaded",
+    )
 
 
 @pytest.mark.prometheus
@@ -228,9 +265,14 @@ def test_prometheus_scrapes_the_exporter(stack: dict[str, Any], tmp_path: Path) 
         f"  - job_name: carewatch\n    static_configs: [{{targets: ['{stack['agent']}']}}]\n"
     )
     prometheus = Process(
-        [binary, f"--config.file={tmp_path / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-        tmp_path / "prometheus.log", env={**os.environ, "HOME": str(tmp_path)},
+        [
+            binary,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        tmp_path / "prometheus.log",
+        env={**os.environ, "HOME": str(tmp_path)},
     )
     try:
         query = urllib.parse.urlencode({"query": "carewatch_journey_up"})
@@ -247,6 +289,7 @@ def test_prometheus_scrapes_the_exporter(stack: dict[str, Any], tmp_path: Path) 
         assert by_journey["search"]["metric"]["channel"] == "help"
         up = urllib.parse.urlencode({"query": 'up{job="carewatch"}'})
         status, body = get(f"http://127.0.0.1:{port}/api/v1/query?{up}")
+        assert status == 200, body
         assert json.loads(body)["data"]["result"][0]["value"][1] == "1", prometheus.output()
     finally:
         prometheus.stop()

@@ -87,8 +87,11 @@ async def running(
 async def test_metrics_publish_the_contract(running: tuple[Service, TestClient, Path]) -> None:
     _, client, _ = running
     text = await wait_for(
-        client, lambda t: value(t, "carewatch_journey_up", journey="nearby") is not None
-        and value(t, "carewatch_journey_up", journey="search") is not None
+        client,
+        lambda t: (
+            value(t, "carewatch_journey_up", journey="nearby") is not None
+            and value(t, "carewatch_journey_up", journey="search") is not None
+        ),
     )
     labels = {"channel": "help", "journey": "search", "location": "test"}
     assert value(text, "carewatch_journey_up", **labels) == 1
@@ -98,14 +101,18 @@ async def test_metrics_publish_the_contract(running: tuple[Service, TestClient, 
     assert value(text, "carewatch_journey_duration_seconds_bucket", le="+Inf", **labels) >= 1
     assert value(text, "carewatch_journey_last_run_timestamp_seconds", **labels) > 1.7e9
     assert value(text, "carewatch_journey_apdex_total", zone="satisfied", **labels) >= 1
-    assert value(text, "carewatch_journey_info", channel="help", kind="self_service",
-                 team="digital") == 1
+    assert (
+        value(text, "carewatch_journey_info", channel="help", kind="self_service", team="digital")
+        == 1
+    )
     assert value(text, "carewatch_journey_slo_objective_ratio", channel="help") == 0.995
     assert value(text, "carewatch_step_up", step="search", **labels) == 1
     assert value(text, "carewatch_step_http_status_code", step="search", **labels) == 200
     for phase in ("dns", "connect", "wait", "receive", "total"):
-        assert value(text, "carewatch_step_duration_seconds", step="search", phase=phase,
-                     **labels) is not None
+        assert (
+            value(text, "carewatch_step_duration_seconds", step="search", phase=phase, **labels)
+            is not None
+        )
     assert value(text, "carewatch_config_last_reload_successful") == 1
     assert value(text, "carewatch_scheduler_lateness_seconds_count") >= 2
     assert value(text, "carewatch_build_info") == 1
@@ -115,8 +122,9 @@ async def test_a_failing_channel_names_step_and_reason(
     running: tuple[Service, TestClient, Path], democare: str
 ) -> None:
     _, client, _ = running
-    async with client.session.post(f"{democare}/_faults",
-                                   json={"channel": "locator", "mode": "error"}) as response:
+    async with client.session.post(
+        f"{democare}/_faults", json={"channel": "locator", "mode": "error"}
+    ) as response:
         assert response.status == 200
     text = await wait_for(client, lambda t: value(t, "carewatch_journey_up", journey="nearby") == 0)
     assert value(text, "carewatch_step_failure_info", step="nearby", reason="http_status") == 1
@@ -159,11 +167,14 @@ async def test_a_bad_reload_keeps_the_old_config(running: tuple[Service, TestCli
     errors = (await response.json())["errors"]
     assert any("channels[1].kind" in e and "teleport" in e for e in errors), errors
     assert [j.id for j in service.config.journeys] == ["help/search", "stores/nearby"]
-    before = value(await scrape(client), "carewatch_journey_runs_total", journey="search",
-                   result="success")
+    before = value(
+        await scrape(client), "carewatch_journey_runs_total", journey="search", result="success"
+    )
     text = await wait_for(
-        client, lambda t: value(t, "carewatch_journey_runs_total", journey="search",
-                                result="success") > before
+        client,
+        lambda t: (
+            value(t, "carewatch_journey_runs_total", journey="search", result="success") > before
+        ),
     )
     assert value(text, "carewatch_config_last_reload_successful") == 0
 
@@ -173,9 +184,11 @@ async def test_reload_keeps_counters_and_drops_removed_series(
 ) -> None:
     service, client, path = running
     text = await wait_for(
-        client, lambda t: (value(t, "carewatch_journey_runs_total", journey="search",
-                                 result="success") or 0) >= 2
-        and value(t, "carewatch_journey_up", journey="nearby") is not None
+        client,
+        lambda t: (
+            (value(t, "carewatch_journey_runs_total", journey="search", result="success") or 0) >= 2
+            and value(t, "carewatch_journey_up", journey="nearby") is not None
+        ),
     )
     runs = value(text, "carewatch_journey_runs_total", journey="search", result="success")
     stores_at = path.read_text().index("  - name: stores")

@@ -1,0 +1,1 @@
+"""carewatch benchmarks: figures reported against an anchor measured in the same run."""

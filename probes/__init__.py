@@ -1,0 +1,58 @@
+"""carewatch probes: the journey model and the engines that run it.
+
+The only public API is what this module exposes, and it imports neither aiohttp nor locust, so
+both engines and every generator can use it:
+
+* ``load_config`` / ``parse_config`` turn checks.yaml into a ``Config`` (or raise ``ConfigError``
+  listing every located ``Problem``).
+* ``Config`` > ``Channel`` > ``Journey`` > ``HttpStep`` (with ``Expect``, ``Capture``): the model.
+* ``RunResult`` > ``Attempt`` > ``StepResult``, with ``Reason`` and ``Phase``: what a run found.
+
+The asyncio engine lives in ``probes.engine`` and the scheduler in ``probes.scheduler``; import
+them explicitly where an event loop runs. ``probes.metrics`` is the metric contract.
+"""
+
+from __future__ import annotations
+
+from probes.config import load_config, parse_config
+from probes.errors import CarewatchError, ConfigError, MissingVariable, Problem
+from probes.model import (
+    Capture,
+    Channel,
+    ChannelKind,
+    Config,
+    Defaults,
+    Device,
+    Expect,
+    HttpStep,
+    Journey,
+    Slo,
+    Step,
+)
+from probes.results import Attempt, Outcome, Phase, Reason, RunResult, StepResult
+
+__all__ = [
+    "Attempt",
+    "Capture",
+    "CarewatchError",
+    "Channel",
+    "ChannelKind",
+    "Config",
+    "ConfigError",
+    "Defaults",
+    "Device",
+    "Expect",
+    "HttpStep",
+    "Journey",
+    "MissingVariable",
+    "Outcome",
+    "Phase",
+    "Problem",
+    "Reason",
+    "RunResult",
+    "Slo",
+    "Step",
+    "StepResult",
+    "load_config",
+    "parse_config",
+]

@@ -10,7 +10,7 @@ EXPORTER_LISTEN ?= 127.0.0.1:9640
 APT_PACKAGES := prometheus
 APT_COMMANDS := prometheus promtool
 
-.PHONY: demo demo-stop test lint check system-deps venv clean
+.PHONY: demo demo-stop test lint check bench system-deps venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ lint: $(STAMP)
 ## test: install everything the tests need, lint, and run the whole suite
 test: system-deps $(STAMP) lint
 	$(VENV)/bin/pytest
+
+## bench: performance figures against anchors measured in the same run (see README, Performance)
+bench: $(STAMP)
+	$(PY) -m bench.scrape --journeys 5000
 
 clean: demo-stop
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

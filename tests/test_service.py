@@ -126,7 +126,13 @@ async def test_a_failing_channel_names_step_and_reason(
         f"{democare}/_faults", json={"channel": "locator", "mode": "error"}
     ) as response:
         assert response.status == 200
-    text = await wait_for(client, lambda t: value(t, "carewatch_journey_up", journey="nearby") == 0)
+    text = await wait_for(
+        client,
+        lambda t: (
+            value(t, "carewatch_journey_up", journey="nearby") == 0
+            and value(t, "carewatch_journey_up", journey="search") is not None
+        ),
+    )
     assert value(text, "carewatch_step_failure_info", step="nearby", reason="http_status") == 1
     assert value(text, "carewatch_step_failures_total", step="nearby", reason="http_status") >= 1
     assert value(text, "carewatch_step_http_status_code", step="nearby") == 503

@@ -1,0 +1,39 @@
+"""Smoke run of the scrape benchmark at a tiny size: it still works and measures the same
+samples on both sides. Its speed is judged by ``make bench``, never here."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench import scrape
+
+
+def test_the_benchmark_runs_and_counts_every_series() -> None:
+    figures = scrape.run(journeys=120, repeat=1)
+    assert figures["journeys"] == 120
+    per_journey = figures["series"] / 120
+    assert per_journey == int(per_journey) and per_journey > 40  # every journey alike
+    assert figures["ours"] > 0
+    assert figures["anchor"] > 0
+
+
+def test_the_anchor_renders_the_same_samples() -> None:
+    config = scrape.parse_config(scrape._config_text(3), file="<t>", environ={})
+    exposition = scrape.Exposition()
+    exposition.configure(config, location="bench")
+    for n, journey in enumerate(config.journeys):
+        exposition.record(scrape._result(journey.channel, journey.name, n))
+    ours = exposition.render()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(scrape._Snapshot(ours))  # type: ignore[arg-type]
+    theirs = generate_latest(registry).decode()
+
+    def samples(text: str) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+        return {
+            (s.name, tuple(sorted(s.labels.items())), s.value)
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+        }
+
+    assert samples(ours) == samples(theirs)

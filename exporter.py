@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 import sys
 from enum import IntEnum
@@ -19,6 +20,7 @@ from aiohttp import web
 
 from probes.config import load_config
 from probes.errors import ConfigError
+from probes.model import NAME_PATTERN
 from probes.scheduler import DEFAULT_MAX_CONCURRENCY
 from probes.service import Service
 
@@ -40,6 +42,15 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def location_name(text: str) -> str:
+    """A ``--location`` value: the same rule as names in checks.yaml, since it is a label."""
+    if not re.match(NAME_PATTERN, text):
+        raise argparse.ArgumentTypeError(
+            f"expected letters, digits, '_', '.' or '-' (at most 64), got {text!r}"
+        )
+    return text
+
+
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="exporter.py", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -52,7 +63,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         help="address to serve on (default: %(default)s)",
     )
     parser.add_argument(
-        "--location", help="this agent's location label (default: defaults.location)"
+        "--location",
+        type=location_name,
+        help="this agent's location label (default: defaults.location)",
     )
     parser.add_argument("--check", action="store_true", help="validate the config and exit")
     parser.add_argument(

@@ -32,7 +32,9 @@ from probes.results import Attempt, Failure, Outcome, Phase, Reason, RunResult, 
 MAX_BODY_BYTES: Final = 4 * 1024 * 1024
 MAX_REDIRECTS: Final = 10
 _READ_CHUNK: Final = 64 * 1024
-_NO_TIMEOUT: Final = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=None)
+_NO_TIMEOUT: Final = aiohttp.ClientTimeout(
+    total=None, connect=None, sock_read=None, sock_connect=None
+)
 
 
 _ACTIVITY: Final = {
@@ -89,7 +91,9 @@ def _trace_config() -> aiohttp.TraceConfig:
     trace.on_dns_resolvehost_end.append(_signal(Phase.CONNECT))
     trace.on_connection_create_end.append(_signal(Phase.WAIT))
     trace.on_request_end.append(_signal(Phase.RECEIVE))
-    trace.on_request_redirect.append(_signal(Phase.RECEIVE))
+    # aiohttp signals request_start once per request, not per redirect hop: the next hop's
+    # request goes out at once, often on the same kept-alive connection (no connection signal).
+    trace.on_request_redirect.append(_signal(Phase.WAIT))
     trace.freeze()
     return trace
 
@@ -112,14 +116,19 @@ class Engine:
         self._trace = _trace_config()
 
     async def run(self, journey: Journey) -> RunResult:
-        """Run ``journey``, retrying a failed attempt up to ``journey.retries`` times."""
+        """Run ``journey``, retrying a failed attempt up to ``journey.retries`` times.
+
+        Only a failed main step is retried: when only a ``finally`` step failed, the run fails
+        at once, since running the journey again would create more test data to clean up.
+        """
         started_at = time.time()
         attempts: list[Attempt] = []
         for number in range(1, journey.retries + 2):
             attempt = await self._attempt(journey, number)
             attempts.append(attempt)
-            if attempt.ok:
-                break
+            failed = attempt.failed_step
+            if failed is None or failed.cleanup:
+                break  # a retry would not mend cleanup, and would make more test data
         return RunResult(
             channel=journey.channel,
             journey=journey.name,
@@ -169,7 +178,9 @@ class Engine:
             request = render_request(step, scope, journey.device)
         except MissingVariable as exc:
             if cleanup:
-                return StepResult(step.name, Outcome.SKIPPED, message=f"not run: {exc}", cleanup=True)
+                return StepResult(
+                    step.name, Outcome.SKIPPED, message=f"not run: {exc}", cleanup=True
+                )
             return _failed(step, Failure(Reason.INTERNAL, str(exc)), {}, None, cleanup)
         loop = asyncio.get_running_loop()
         budget = deadline - loop.time()
@@ -177,8 +188,8 @@ class Engine:
             budget = min(budget, step.timeout)
         timer = _Timer()
         if budget <= 0:
-            failure = Failure(Reason.TIMEOUT, "the journey's timeout passed before this step began")
-            return _failed(step, failure, timer.phases(), None, cleanup)
+            late = Failure(Reason.TIMEOUT, "the journey's timeout passed before this step began")
+            return _failed(step, late, timer.phases(), None, cleanup)
         status: int | None = None
         try:
             async with asyncio.timeout(budget):
@@ -204,15 +215,21 @@ class Engine:
                 limit = f"step timeout {format_duration(step.timeout)}"
             else:
                 limit = f"journey timeout {format_duration(journey.timeout)}"
-            failure = Failure(Reason.TIMEOUT, f"{limit} reached while {what}")
-            return _failed(step, failure, phases, status, cleanup)
+            timed_out = Failure(Reason.TIMEOUT, f"{limit} reached while {what}")
+            return _failed(step, timed_out, phases, status, cleanup)
         except Exception as exc:  # every target misbehaviour must become a failed step
             return _failed(step, _classify(exc, request.url), timer.phases(), status, cleanup)
         response = Response(status=status, headers=headers, body=body, duration=phases[Phase.TOTAL])
-        failure = check(step.expect, response, scope)
-        if failure is None:
-            values, failure = take(step.capture, response)
-            scope.update(values)
+        failure: Failure | None
+        try:
+            failure = check(step.expect, response, scope)
+            if failure is None:
+                values, failure = take(step.capture, response)
+                scope.update(values)
+        except RecursionError:  # json.loads on a hostile body such as [[[[...]]]]
+            failure = Failure(Reason.PROTOCOL, "response JSON nested too deeply to parse")
+        except Exception as exc:  # e.g. jsonpath-ng sorting mixed types: a failed step, not a crash
+            failure = Failure(Reason.INTERNAL, f"cannot check the response: {exc!r}")
         if failure is not None:
             return _failed(step, failure, phases, status, cleanup)
         return StepResult(step.name, Outcome.PASSED, phases, status=status, cleanup=cleanup)
@@ -260,7 +277,9 @@ def _classify(exc: BaseException, url: str) -> Failure:
     if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
         return Failure(Reason.TLS, f"TLS handshake failed: {exc}")
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return Failure(Reason.CONNECT, f"cannot connect to {exc.host}:{exc.port}: {_os_message(exc)}")
+        return Failure(
+            Reason.CONNECT, f"cannot connect to {exc.host}:{exc.port}: {_os_message(exc)}"
+        )
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return Failure(Reason.CONNECT, "the server closed the connection without answering")
     if isinstance(exc, aiohttp.ClientOSError | ConnectionError):

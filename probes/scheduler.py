@@ -39,7 +39,9 @@ def offset(journey_id: str, interval: float) -> float:
 def first_tick(journey_id: str, interval: float, now: float) -> float:
     """The first wall-clock time strictly after ``now`` at which the journey fires."""
     phase = offset(journey_id, interval)
-    return phase + (math.floor((now - phase) / interval) + 1) * interval
+    tick = phase + (math.floor((now - phase) / interval) + 1) * interval
+    # When ``now`` is itself a tick, the division can round just below a whole number.
+    return tick if tick > now else tick + interval
 
 
 @dataclass(slots=True)
@@ -133,4 +135,7 @@ class Scheduler:
             finally:
                 self.running -= 1
         if self._entries.get(journey.id) is not None:
-            self._on_result(result)
+            try:
+                self._on_result(result)
+            except Exception:
+                log.exception("publishing the result of %s failed", journey.id)

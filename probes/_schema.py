@@ -21,6 +21,7 @@ from probes.model import (
     Scalar,
     Seconds,
     Step,
+    VariableName,
 )
 
 DEFAULT_INTERVAL: Final = 60.0
@@ -33,7 +34,6 @@ DEFAULT_LATENCY_THRESHOLD: Final = 4.0
 DEFAULT_LATENCY_TARGET: Final = 95.0
 
 Retries = Annotated[int, Field(ge=0, le=MAX_RETRIES, strict=True)]
-VariableName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
 class SloDoc(Frozen):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
 from probes.errors import Problem
 
 Path = tuple[str | int, ...]
+
+#: Deeper nesting than this is certainly a mistake, and would exhaust Python's stack.
+MAX_DEPTH: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +46,14 @@ def _mark(node: yaml.Node) -> Mark:
 
 
 def load_located(text: str, file: str) -> tuple[Located, list[Problem]]:
-    """Parse one YAML document; syntax errors and duplicate keys come back as problems."""
-    loader = yaml.SafeLoader(text)
+    """Parse one YAML document; syntax errors and duplicate keys come back as problems.
+
+    After a syntax error ``data`` is None; after a duplicate key it holds the first value.
+    """
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a control character, raised before any parsing
+        return Located(None), [_reader_problem(text, file, exc)]
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -55,13 +64,36 @@ def load_located(text: str, file: str) -> tuple[Located, list[Problem]]:
         return Located(None), [Problem(file, line, column, "", f"invalid YAML: {what}")]
     except yaml.YAMLError as exc:
         return Located(None), [Problem(file, None, None, "", f"invalid YAML: {exc}")]
+    except RecursionError:
+        return Located(None), [Problem(file, None, None, "", _TOO_DEEP)]
     finally:
         loader.dispose()
     located = Located(None)
     problems: list[Problem] = []
     if root is not None:
-        located.data = _build(root, (), loader, located, problems, file)
+        try:
+            located.data = _build(root, (), loader, located, problems, file, frozenset())
+        except _Invalid as exc:
+            return Located(None), [exc.problem]
     return located, problems
+
+
+_TOO_DEEP: Final = f"invalid YAML: nested deeper than {MAX_DEPTH} levels"
+_MERGE: Final = "tag:yaml.org,2002:merge"
+
+
+class _Invalid(Exception):
+    """A node that cannot become data (bad tag, bad value, recursive alias): stops the build."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+
+
+def _reader_problem(text: str, file: str, exc: yaml.reader.ReaderError) -> Problem:
+    line = text.count("\n", 0, exc.position) + 1
+    column = exc.position - text.rfind("\n", 0, exc.position)
+    code = ord(exc.character) if isinstance(exc.character, str) else exc.character
+    return Problem(file, line, column, "", f"invalid YAML: character #x{code:04x} is not allowed")
 
 
 def _build(
@@ -71,29 +103,63 @@ def _build(
     located: Located,
     problems: list[Problem],
     file: str,
+    open_nodes: frozenset[int],
 ) -> Any:
+    if id(node) in open_nodes:
+        raise _Invalid(_problem(file, node, path, "invalid YAML: an alias refers to itself"))
+    if len(path) > MAX_DEPTH:
+        raise _Invalid(_problem(file, node, path, _TOO_DEEP))
     located.values.setdefault(path, _mark(node))
+    inside = open_nodes | {id(node)}
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolves YAML merge keys (<<: *anchor)
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+        own = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE)
+        try:
+            loader.flatten_mapping(node)  # resolves YAML merge keys (<<: *anchor)
+        except yaml.MarkedYAMLError as exc:
+            raise _Invalid(_problem(file, node, path, f"invalid YAML: {exc.problem}")) from None
+        merged = len(node.value) - own  # flatten_mapping puts the merged pairs first
+        pairs: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        written: set[str] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
+            key = _construct(key_node, path, loader, file)
             if not isinstance(key, str | int | float | bool) or key is None:
                 problems.append(_problem(file, key_node, path, "mapping keys must be plain text"))
                 continue
             key = str(key) if not isinstance(key, str) else key
-            if key in out:
-                problems.append(_problem(file, key_node, (*path, key), f"duplicate key {key!r}"))
-                continue
+            if index >= merged:  # a key written here, which overrides a merged one
+                if key in written:
+                    problems.append(
+                        _problem(file, key_node, (*path, key), f"duplicate key {key!r}")
+                    )
+                    continue
+                written.add(key)
+            pairs[key] = (key_node, value_node)
+        out: dict[str, Any] = {}
+        for key, (key_node, value_node) in pairs.items():
             located.keys[(*path, key)] = _mark(key_node)
-            out[key] = _build(value_node, (*path, key), loader, located, problems, file)
+            out[key] = _build(value_node, (*path, key), loader, located, problems, file, inside)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [
-            _build(item, (*path, i), loader, located, problems, file)
+            _build(item, (*path, i), loader, located, problems, file, inside)
             for i, item in enumerate(node.value)
         ]
-    return loader.construct_object(node, deep=True)
+    return _construct(node, path, loader, file)
+
+
+def _construct(node: yaml.Node, path: Path, loader: yaml.SafeLoader, file: str) -> Any:
+    """A scalar's value; an unknown tag or a value its tag rejects (``!!int abc``, a timestamp
+    such as ``2024-13-45``) is a problem, not a traceback."""
+    if not isinstance(node, yaml.ScalarNode):  # a mapping or list used as a key
+        return None
+    try:
+        return loader.construct_object(node, deep=True)
+    except yaml.MarkedYAMLError as exc:
+        message = f"invalid YAML: {exc.problem}"
+    except Exception as exc:  # PyYAML's constructors raise whatever int(), datetime() etc. raise
+        kind = node.tag.rsplit(":", 1)[-1]
+        message = f"invalid YAML: {node.value!r} is not a valid {kind} ({exc})"
+    raise _Invalid(_problem(file, node, path, message))
 
 
 def _problem(file: str, node: yaml.Node, path: Path, message: str) -> Problem:

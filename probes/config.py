@@ -25,15 +25,17 @@ from probes._schema import (
     DEFAULT_AVAILABILITY,
     DEFAULT_LATENCY_TARGET,
     DEFAULT_LATENCY_THRESHOLD,
-    ChannelDoc,
     ConfigDoc,
     JourneyDoc,
     SloDoc,
 )
-from probes._yaml import Located, Path as DataPath, format_path, load_located
+from probes._yaml import Located, format_path, load_located
+from probes._yaml import Path as DataPath
 from probes.errors import ConfigError, Problem
 from probes.model import (
     MIN_INTERVAL_SECONDS,
+    NAME_PATTERN,
+    VARIABLE_PATTERN,
     Channel,
     Config,
     Defaults,
@@ -42,11 +44,27 @@ from probes.model import (
     Step,
 )
 
-#: Keys whose strings are never templates: names are labels, capture specs are patterns.
+#: Step keys whose strings are never templates: names are labels, capture specs are patterns.
 _NOT_TEMPLATED: Final = frozenset({"name", "capture"})
+#: What a name must look like, by the pattern pydantic reports.
+_PATTERN_EXPECTED: Final = {
+    NAME_PATTERN: "expected a name of letters, digits, '_', '.' or '-' (at most 64, starting with "
+    "a letter or digit, no spaces or slashes)",
+    VARIABLE_PATTERN: "expected a variable name of letters, digits and '_', not starting with a "
+    "digit",
+}
+#: pydantic's words for YAML's shapes.
+_SHAPES: Final = {
+    "model_type": "expected a mapping",
+    "dict_type": "expected a mapping",
+    "tuple_type": "expected a list",
+    "list_type": "expected a list",
+}
 
 
-def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None
+) -> Config:
     """The validated model of the file at ``path``; ConfigError lists every problem."""
     file = str(path)
     try:
@@ -59,13 +77,13 @@ def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | No
 def parse_config(text: str, *, file: str = "<string>", environ: Mapping[str, str]) -> Config:
     """Like ``load_config``, for YAML already in memory."""
     located, problems = load_located(text, file)
-    if problems:
+    if problems and located.data is None:  # a syntax error: there is nothing more to check
         raise ConfigError(problems)
     if not isinstance(located.data, dict):
-        raise ConfigError(
-            [Problem(file, 1, 1, "", "expected a mapping with at least a 'channels' key")]
-        )
-    data, problems = _expand_env(located, file, environ)
+        expected = "expected a mapping with at least a 'channels' key"
+        raise ConfigError([*problems, Problem(file, 1, 1, "", expected)])
+    data, env_problems = _expand_env(located, file, environ)
+    problems.extend(env_problems)
     problems.extend(_Checker(data, located, file).problems())
     try:
         doc = ConfigDoc.model_validate(data)
@@ -96,13 +114,23 @@ def _expand_env(
         _, bad = templating.scan(value)
         for syntax in bad:
             problems.append(
-                _at(located, file, path, f"malformed template {syntax.text!r}: expected ${{name}}, "
-                "${env:NAME} or ${env:NAME:-default} (write $${ for a literal ${)")
+                _at(
+                    located,
+                    file,
+                    path,
+                    f"malformed template {syntax.text!r}: expected ${{name}}, "
+                    "${env:NAME} or ${env:NAME:-default} (write $${ for a literal ${)",
+                )
             )
         expanded, missing = templating.expand_env(value, environ)
         problems.extend(
-            _at(located, file, path, f"environment variable {name} is not set "
-                f"(set it, or write ${{env:{name}:-default}})")
+            _at(
+                located,
+                file,
+                path,
+                f"environment variable {name} is not set "
+                f"(set it, or write ${{env:{name}:-default}})",
+            )
             for name in missing
         )
         return expanded
@@ -126,7 +154,8 @@ def _pydantic_problems(exc: ValidationError, located: Located, file: str) -> Ite
             message = f"missing required key {path[-1]!r}"
         else:
             message = _message(error)
-        yield _at(located, file, path, message, key=kind in ("extra_forbidden", "missing"))
+        at_key = kind in ("extra_forbidden", "missing") or error["loc"][-1] == "[key]"
+        yield _at(located, file, path, message, key=at_key)
 
 
 def _has_nested(loc: tuple[int | str, ...], errors: list[Any]) -> bool:
@@ -138,9 +167,9 @@ def _data_path(data: Any, loc: tuple[int | str, ...], *, keep_last: bool) -> Dat
     path: list[str | int] = []
     node = data
     for i, part in enumerate(loc):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
             node = node[part]
         elif keep_last and i == len(loc) - 1:
             pass
@@ -160,13 +189,15 @@ def _message(error: Any) -> str:
     kind = error["type"]
     got = error.get("input")
     if kind == "string_pattern_mismatch":
-        text = (
-            "expected a name of letters, digits, '_', '.' or '-' (at most 64, starting with a "
-            "letter or digit, no spaces or slashes)"
-        )
+        pattern = error.get("ctx", {}).get("pattern")
+        text = _PATTERN_EXPECTED.get(pattern, f"expected text matching {pattern}")
+    elif kind in _SHAPES:
+        text = _SHAPES[kind]
     elif kind in ("too_short", "too_long") and isinstance(got, list | tuple):
         limit = error.get("ctx", {}).get("min_length" if kind == "too_short" else "max_length")
-        return f"expected {'at least' if kind == 'too_short' else 'at most'} {limit}; got {len(got)}"
+        return (
+            f"expected {'at least' if kind == 'too_short' else 'at most'} {limit}; got {len(got)}"
+        )
     else:
         text = text.replace("Input should be", "expected").replace("Input should", "expected to")
     if isinstance(got, str | int | float | bool) or got is None:
@@ -225,9 +256,11 @@ def _child(annotation: Any, part: str | int) -> Any:
         if isinstance(alt, type) and issubclass(alt, BaseModel) and isinstance(part, str):
             for name, info in alt.model_fields.items():
                 if part in (name, info.alias):
-                    return info.annotation if not info.metadata else typing.Annotated[
-                        info.annotation, *info.metadata
-                    ]
+                    return (
+                        info.annotation
+                        if not info.metadata
+                        else typing.Annotated[info.annotation, *info.metadata]
+                    )
         origin = typing.get_origin(alt)
         args = typing.get_args(alt)
         if origin in (tuple, list) and isinstance(part, int) and args:
@@ -248,6 +281,17 @@ def _sequence(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+#: Where a ``${name}`` may get its value, by where it is written.
+_ABOVE: Final = "a variable defined above it or a built-in such as ${run_id}"
+_VARIABLES: Final = "a name under 'variables' or a built-in such as ${run_id}"
+_EARLIER: Final = (
+    "a name under 'variables', a built-in such as ${run_id}, or a value captured by an earlier step"
+)
+_ANY_STEP: Final = (
+    "a name under 'variables', a built-in such as ${run_id}, or a value captured by a step"
+)
+
+
 class _Checker:
     """Cross-field checks, made on the raw data so they report even when the schema does not
     validate: every problem in one pass."""
@@ -263,6 +307,7 @@ class _Checker:
     def problems(self) -> list[Problem]:
         self._device(_mapping(self.data.get("defaults")).get("device"), ("defaults", "device"))
         self._variables()
+        self._device_headers()
         channels = _sequence(self.data.get("channels"))
         self._unique(channels, ("channels",), "channel")
         for ci, channel in enumerate(channels):
@@ -293,8 +338,16 @@ class _Checker:
         defined = set(templating.BUILTINS)
         for name, value in _mapping(self.data.get("variables")).items():
             if isinstance(value, str):
-                self._references(value, ("variables", name), defined, "variables defined above")
+                self._references(value, ("variables", name), defined, _ABOVE)
             defined.add(name)
+
+    def _device_headers(self) -> None:
+        # A device's headers go on every request, the first included: no capture is taken yet.
+        defined = set(templating.BUILTINS) | set(self.variables)
+        for name, device in _mapping(self.data.get("devices")).items():
+            path: DataPath = ("devices", name, "headers")
+            for sub, text in _strings(_mapping(device).get("headers"), path):
+                self._references(text, sub, defined, _VARIABLES)
 
     def _journey(self, journey: dict[str, Any], path: DataPath) -> None:
         self._device(journey.get("device"), (*path, "device"))
@@ -312,22 +365,22 @@ class _Checker:
                 if name in names:
                     self.add((*step_path, "name"), f"duplicate step name {name!r}")
                 names.add(name)
-            hint = "captured by an earlier step" if section == "steps" else "captured by a step"
-            for sub, text in _strings(step, ()):
-                self._references(text, (*step_path, *sub), defined, hint)
+            sources = _EARLIER if section == "steps" else _ANY_STEP
+            for key, value in step.items():
+                if key in _NOT_TEMPLATED:
+                    continue
+                for sub, text in _strings(value, (key,)):
+                    self._references(text, (*step_path, *sub), defined, sources)
             defined |= {k for k in _mapping(step.get("capture")) if isinstance(k, str)}
 
-    def _references(self, text: str, path: DataPath, defined: set[str], hint: str) -> None:
+    def _references(self, text: str, path: DataPath, defined: set[str], sources: str) -> None:
+        """``sources`` says where a value may come from here, for the message."""
         refs, _ = templating.scan(text)
         for ref in refs:
             if not ref.env and ref.name not in defined:
                 close = difflib.get_close_matches(ref.name, sorted(defined), n=1)
                 maybe = f"; did you mean ${{{close[0]}}}?" if close else ""
-                self.add(
-                    path,
-                    f"${{{ref.name}}} is not defined (expected a name under 'variables', a "
-                    f"built-in such as ${{run_id}}, or a value {hint}){maybe}",
-                )
+                self.add(path, f"${{{ref.name}}} is not defined (expected {sources}){maybe}")
 
 
 def _timing_problems(doc: ConfigDoc, located: Located, file: str) -> Iterator[Problem]:
@@ -339,11 +392,17 @@ def _timing_problems(doc: ConfigDoc, located: Located, file: str) -> Iterator[Pr
             interval = d.interval if journey.interval is None else journey.interval
             timeout = d.timeout if journey.timeout is None else journey.timeout
             if interval < MIN_INTERVAL_SECONDS:
-                yield _at(located, file, (*path, "interval"),
-                          f"expected an interval of at least 1s; got {interval:g}s")
+                yield _at(
+                    located,
+                    file,
+                    (*path, "interval"),
+                    f"expected an interval of at least 1s; got {interval:g}s",
+                )
             elif timeout > interval:
                 yield _at(
-                    located, file, (*path, "timeout"),
+                    located,
+                    file,
+                    (*path, "timeout"),
                     f"timeout {timeout:g}s is longer than the interval {interval:g}s, so runs "
                     "would be skipped; shorten the timeout or lengthen the interval",
                 )
@@ -352,8 +411,7 @@ def _timing_problems(doc: ConfigDoc, located: Located, file: str) -> Iterator[Pr
 def _strings(value: Any, path: DataPath) -> Iterator[tuple[DataPath, str]]:
     if isinstance(value, dict):
         for key, item in value.items():
-            if key not in _NOT_TEMPLATED:
-                yield from _strings(item, (*path, key))
+            yield from _strings(item, (*path, key))
     elif isinstance(value, list):
         for i, item in enumerate(value):
             yield from _strings(item, (*path, i))
@@ -366,7 +424,9 @@ def _strings(value: Any, path: DataPath) -> Iterator[tuple[DataPath, str]]:
 
 def _resolve(doc: ConfigDoc, file: str) -> Config:
     d = doc.defaults
-    base_slo = _slo(d.slo, Slo(DEFAULT_AVAILABILITY, DEFAULT_LATENCY_THRESHOLD, DEFAULT_LATENCY_TARGET))
+    base_slo = _slo(
+        d.slo, Slo(DEFAULT_AVAILABILITY, DEFAULT_LATENCY_THRESHOLD, DEFAULT_LATENCY_TARGET)
+    )
     defaults = Defaults(
         interval=d.interval,
         timeout=d.timeout,

@@ -16,11 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from probes._paths import find_all
+from probes._paths import find_all, selects_one
 from probes.durations import format_duration
 from probes.model import Capture, Expect, Matcher, status_matches
 from probes.results import Failure, Reason
-from probes.templating import render
+from probes.templating import render, render_str
 
 _MISSING: Final = object()
 _SHOWN_CHARS: Final = 80
@@ -60,20 +60,30 @@ def check(expect: Expect, response: Response, scope: Mapping[str, object]) -> Fa
     if expect.body is not None:
         text = response.text
         for needle in expect.body.contains:
-            wanted_text = str(render(needle, scope))
+            wanted_text = render_str(needle, scope)
             if wanted_text not in text:
                 return Failure(Reason.ASSERTION, f"body: expected to contain {wanted_text!r}")
-        for pattern in expect.body.regex:
-            if not re.search(pattern, text):
+        for written in expect.body.regex:
+            pattern = render_str(written, scope)
+            try:
+                matched = re.search(pattern, text)
+            except re.error as exc:  # a templated value made it invalid
+                return Failure(Reason.ASSERTION, f"body: {_bad_regex(pattern, exc)}")
+            if not matched:
                 return Failure(Reason.ASSERTION, f"body: expected to match /{pattern}/")
     for assertion in expect.json_:
+        path = render_str(assertion.path, scope)
         try:
             document = response.json()
         except ValueError:
-            return Failure(Reason.ASSERTION, f"{assertion.path}: body is not JSON ({_head(response)})")
-        problem = _match(assertion, find_all(assertion.path, document), scope, kind="json")
+            return Failure(Reason.ASSERTION, f"{path}: body is not JSON ({_head(response)})")
+        try:
+            found = find_all(path, document)
+        except ValueError as exc:  # a captured value made the path invalid
+            return Failure(Reason.ASSERTION, f"{path}: {exc}")
+        problem = _match(assertion, found, scope, kind="json", many=not selects_one(path))
         if problem:
-            return Failure(Reason.ASSERTION, f"{assertion.path}: {problem}")
+            return Failure(Reason.ASSERTION, f"{path}: {problem}")
     if expect.max_duration is not None and response.duration > expect.max_duration:
         return Failure(
             Reason.SLOW,
@@ -83,7 +93,9 @@ def check(expect: Expect, response: Response, scope: Mapping[str, object]) -> Fa
     return None
 
 
-def take(captures: Mapping[str, Capture], response: Response) -> tuple[dict[str, object], Failure | None]:
+def take(
+    captures: Mapping[str, Capture], response: Response
+) -> tuple[dict[str, object], Failure | None]:
     """The values ``captures`` name, or the first one that could not be taken."""
     values: dict[str, object] = {}
     for name, capture in captures.items():
@@ -91,7 +103,9 @@ def take(captures: Mapping[str, Capture], response: Response) -> tuple[dict[str,
             try:
                 found = find_all(capture.json_, response.json())
             except ValueError:
-                return values, Failure(Reason.CAPTURE, f"{name}: body is not JSON ({_head(response)})")
+                return values, Failure(
+                    Reason.CAPTURE, f"{name}: body is not JSON ({_head(response)})"
+                )
             if not found:
                 return values, Failure(Reason.CAPTURE, f"{name}: {capture.json_} matched nothing")
             values[name] = found[0]
@@ -113,16 +127,32 @@ def _head(response: Response) -> str:
     return repr(text[:_SHOWN_CHARS] + ("..." if len(text) > _SHOWN_CHARS else ""))
 
 
-def _match(matcher: Matcher, found: list[object], scope: Mapping[str, object], *, kind: str) -> str | None:
-    """Why ``found`` (the values selected) breaks ``matcher``, or None."""
+def _match(
+    matcher: Matcher,
+    found: list[object],
+    scope: Mapping[str, object],
+    *,
+    kind: str,
+    many: bool = False,
+) -> str | None:
+    """Why ``found`` (the values selected) breaks ``matcher``, or None.
+
+    ``many``: the JSON path can select several values, so ``contains`` looks among them even
+    when only one was found (one id ``'T-12'`` does not contain ``'T-1'``).
+    """
     for op, operand in matcher.operators():
         if op == "exists":
             if bool(found) != operand:
-                return "expected to exist" if operand else f"expected not to exist, got {_show(found)}"
+                return (
+                    "expected to exist" if operand else f"expected not to exist, got {_show(found)}"
+                )
             continue
         if not found:
             return "expected to exist" if kind == "json" else "missing"
-        value = found[0] if len(found) == 1 else found
+        if many and op == "contains":
+            value: object = found
+        else:
+            value = found[0] if len(found) == 1 else found
         operand = render(operand, scope)
         problem = _compare(op, value, operand)
         if problem:
@@ -134,7 +164,7 @@ def _compare(op: str, value: object, operand: object) -> str | None:
     if op == "equals":
         same = value == operand and isinstance(value, bool) == isinstance(operand, bool)
         if not same and isinstance(value, str) and not isinstance(operand, str):
-            same = value == str(operand)  # headers are text: 'equals: 5' matches '5'
+            same = value == _plain(operand)  # headers are text: 'equals: 5' matches '5'
         return None if same else f"expected {_show(operand)}, got {_show(value)}"
     if op == "contains":
         if isinstance(value, str):
@@ -145,8 +175,12 @@ def _compare(op: str, value: object, operand: object) -> str | None:
             ok = False
         return None if ok else f"expected to contain {_show(operand)}, got {_show(value)}"
     if op == "regex":
-        ok = isinstance(operand, str) and re.search(operand, _plain(value)) is not None
-        return None if ok else f"expected to match /{operand}/, got {_show(value)}"
+        pattern = _plain(operand)
+        try:
+            ok = re.search(pattern, _plain(value)) is not None
+        except re.error as exc:  # a templated value made it invalid
+            return _bad_regex(pattern, exc)
+        return None if ok else f"expected to match /{pattern}/, got {_show(value)}"
     number = _number(value)
     if number is None:
         return f"expected a number, got {_show(value)}"
@@ -158,6 +192,10 @@ def _compare(op: str, value: object, operand: object) -> str | None:
         "ge": (">=", number >= operand),
     }[op]
     return None if ok else f"expected {symbol} {operand:g}, got {_show(value)}"
+
+
+def _bad_regex(pattern: str, exc: re.error) -> str:
+    return f"/{pattern}/ is not a valid regular expression ({exc})"
 
 
 def _number(value: object) -> float | None:

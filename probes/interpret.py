@@ -71,7 +71,10 @@ def render_request(step: HttpStep, scope: Mapping[str, object], device: Device |
             params.append((key, render_str(item, scope) if isinstance(item, str) else _text(item)))
     data: str | dict[str, str] | None = None
     if step.form is not None:
-        data = {k: render_str(v, scope) if isinstance(v, str) else _text(v) for k, v in step.form.items()}
+        data = {
+            k: render_str(v, scope) if isinstance(v, str) else _text(v)
+            for k, v in step.form.items()
+        }
     elif step.body is not None:
         data = render_str(step.body, scope)
     return Request(

@@ -38,6 +38,9 @@ from probes.durations import parse_duration
 #: ``channel/journey/step`` paths, so no slash and no spaces.
 NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Name: TypeAlias = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+#: Names of variables and captures: they are written inside ``${...}``.
+VARIABLE_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]*$"
+VariableName: TypeAlias = Annotated[str, StringConstraints(pattern=VARIABLE_PATTERN)]
 Seconds: TypeAlias = Annotated[float, BeforeValidator(parse_duration)]
 Percent: TypeAlias = Annotated[float, Field(gt=0, le=100)]
 Scalar: TypeAlias = str | int | float | bool
@@ -73,7 +76,9 @@ class Frozen(BaseModel):
 # --- expectations -----------------------------------------------------------------------------
 
 _STATUS: Final = re.compile(r"^[1-5](?:xx|\d\d)$")
-STATUS_EXPECTED: Final = "expected an HTTP status such as 200, a class such as 2xx, or a list of them"
+STATUS_EXPECTED: Final = (
+    "expected an HTTP status such as 200, a class such as 2xx, or a list of them"
+)
 
 
 def _status_list(value: object) -> tuple[str, ...]:
@@ -82,7 +87,9 @@ def _status_list(value: object) -> tuple[str, ...]:
         raise ValueError(f"{STATUS_EXPECTED}; got an empty list")
     out: list[str] = []
     for item in items:
-        text = str(item).lower() if isinstance(item, int | str) and not isinstance(item, bool) else ""
+        text = (
+            str(item).lower() if isinstance(item, int | str) and not isinstance(item, bool) else ""
+        )
         if not _STATUS.match(text):
             raise ValueError(f"{STATUS_EXPECTED}; got {item!r}")
         out.append(text)
@@ -98,7 +105,9 @@ def status_matches(spec: tuple[str, ...], code: int) -> bool:
     return any(s == text or (s.endswith("xx") and s[0] == text[0] and len(text) == 3) for s in spec)
 
 
-def _compile_regex(value: str) -> str:
+def _compile_regex(value: object) -> object:
+    if not isinstance(value, str):
+        return value  # not text: the str type reports it
     try:
         re.compile(value)
     except re.error as exc:
@@ -114,7 +123,8 @@ class Matcher(Frozen):
     """What a value must satisfy; every operator given must hold.
 
     ``equals`` compares JSON values; ``contains`` is a substring for text, an element for lists
-    and a key for objects; ``exists: false`` asserts absence; ``lt le gt ge`` compare numbers.
+    and a key for objects, and one of the values selected by a JSON path that can select several
+    (``$.items[*].id``); ``exists: false`` asserts absence; ``lt le gt ge`` compare numbers.
     """
 
     equals: Any = None
@@ -145,8 +155,9 @@ def _matcher_shorthand(value: object) -> object:
 HeaderMatcher: TypeAlias = Annotated[Matcher, BeforeValidator(_matcher_shorthand)]
 
 
-def _json_path(value: str) -> str:
-    compile_path(value)
+def _json_path(value: object) -> object:
+    if isinstance(value, str):  # anything else, the str type reports
+        compile_path(value)
     return value
 
 
@@ -194,7 +205,9 @@ class Capture(Frozen):
     def _exactly_one(self) -> Capture:
         given = [k for k in ("json", "header", "regex") if getattr(self, _attr(k)) is not None]
         if len(given) != 1:
-            raise ValueError(f"expected exactly one of json, header, regex; got {given or 'none'}")
+            raise ValueError(
+                f"expected exactly one of json, header, regex; got {', '.join(given) or 'none'}"
+            )
         return self
 
 
@@ -235,9 +248,7 @@ class HttpStep(Frozen):
     timeout: Seconds | None = None
     follow_redirects: bool = True
     expect: Expect = Field(default_factory=Expect)
-    capture: Mapping[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], Capture] = (
-        Field(default_factory=dict)
-    )
+    capture: Mapping[VariableName, Capture] = Field(default_factory=dict)
 
     @field_validator("url")
     @classmethod

@@ -4,7 +4,8 @@ Forms:
 
 * ``${name}``: a variable, a capture of an earlier step, or a built-in (see ``BUILTINS``).
 * ``${env:NAME}`` and ``${env:NAME:-default}``: an environment variable, read once when the
-  config is loaded (this is how secrets get in).
+  config is loaded (this is how secrets get in). Its value is taken literally: a ``${`` in a
+  secret is not a template.
 * ``$${`` writes a literal ``${``.
 
 A string that is exactly one ``${name}`` renders to the value itself, so a captured number stays
@@ -77,7 +78,13 @@ def scan(text: str) -> tuple[list[Reference], list[TemplateSyntaxError]]:
 
 
 def expand_env(text: str, environ: Mapping[str, str]) -> tuple[str, list[str]]:
-    """``text`` with every ``${env:...}`` replaced, and the names that were missing."""
+    """``text`` with every ``${env:...}`` replaced, and the names that were missing.
+
+    A ``${`` in a value comes out escaped (``$${``), so rendering gives it back unchanged.
+
+    >>> expand_env("${env:PW}/${env:NOPE:-x}", {"PW": "a${b"})
+    ('a$${b/x', [])
+    """
     missing: list[str] = []
 
     def replace(match: re.Match[str]) -> str:
@@ -85,9 +92,9 @@ def expand_env(text: str, environ: Mapping[str, str]) -> tuple[str, list[str]]:
         if not name:
             return match.group(0)
         if name in environ:
-            return environ[name]
+            return environ[name].replace("${", "$${")
         if match.group("default") is not None:
-            return match.group("default")
+            return match.group("default").replace("${", "$${")
         missing.append(name)
         return match.group(0)
 

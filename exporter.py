@@ -88,10 +88,15 @@ def check(path: str) -> Exit:
         print(exc, file=sys.stderr)
         return Exit.CONFIG
     steps = sum(len(j.steps) + len(j.finally_steps) for j in config.journeys)
-    print(
-        f"{path}: OK: {len(config.channels)} channels, {len(config.journeys)} journeys, "
-        f"{steps} steps"
+    counts = ", ".join(
+        f"{n} {word}{'' if n == 1 else 's'}"
+        for n, word in (
+            (len(config.channels), "channel"),
+            (len(config.journeys), "journey"),
+            (steps, "step"),
+        )
     )
+    print(f"{path}: OK: {counts}")
     return Exit.OK
 
 

@@ -13,6 +13,9 @@ Path = tuple[str | int, ...]
 
 #: Deeper nesting than this is certainly a mistake, and would exhaust Python's stack.
 MAX_DEPTH: Final = 64
+#: Values a document may expand to. Aliases can multiply a small file ("billion laughs"); a
+#: config of 10,000 rich journeys stays well below this.
+MAX_VALUES: Final = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,7 @@ def load_located(text: str, file: str) -> tuple[Located, list[Problem]]:
 
 
 _TOO_DEEP: Final = f"invalid YAML: nested deeper than {MAX_DEPTH} levels"
+_TOO_MANY: Final = f"invalid YAML: expands to more than {MAX_VALUES:,} values (aliases?)"
 _MERGE: Final = "tag:yaml.org,2002:merge"
 
 
@@ -110,6 +114,8 @@ def _build(
     if len(path) > MAX_DEPTH:
         raise _Invalid(_problem(file, node, path, _TOO_DEEP))
     located.values.setdefault(path, _mark(node))
+    if len(located.values) > MAX_VALUES:
+        raise _Invalid(_problem(file, node, path, _TOO_MANY))
     inside = open_nodes | {id(node)}
     if isinstance(node, yaml.MappingNode):
         own = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE)

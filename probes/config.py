@@ -383,6 +383,10 @@ class _Checker:
                 self.add(path, f"${{{ref.name}}} is not defined (expected {sources}){maybe}")
 
 
+_DEFAULT_INTERVAL: Final[DataPath] = ("defaults", "interval")
+_DEFAULT_TIMEOUT: Final[DataPath] = ("defaults", "timeout")
+
+
 def _timing_problems(doc: ConfigDoc, located: Located, file: str) -> Iterator[Problem]:
     """Intervals and timeouts that cannot work, once every duration has parsed."""
     d = doc.defaults
@@ -391,18 +395,23 @@ def _timing_problems(doc: ConfigDoc, located: Located, file: str) -> Iterator[Pr
             path: DataPath = ("channels", ci, "journeys", ji)
             interval = d.interval if journey.interval is None else journey.interval
             timeout = d.timeout if journey.timeout is None else journey.timeout
+            # Point at the key the journey wrote, or at the default it inherits (said once).
+            at_interval = (*path, "interval") if journey.interval is not None else _DEFAULT_INTERVAL
+            at_timeout = (*path, "timeout") if journey.timeout is not None else _DEFAULT_TIMEOUT
             if interval < MIN_INTERVAL_SECONDS:
                 yield _at(
                     located,
                     file,
-                    (*path, "interval"),
+                    at_interval,
                     f"expected an interval of at least 1s; got {interval:g}s",
                 )
             elif timeout > interval:
                 yield _at(
                     located,
                     file,
-                    (*path, "timeout"),
+                    at_timeout
+                    if journey.timeout is not None or journey.interval is None
+                    else at_interval,
                     f"timeout {timeout:g}s is longer than the interval {interval:g}s, so runs "
                     "would be skipped; shorten the timeout or lengthen the interval",
                 )

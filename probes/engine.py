@@ -24,7 +24,7 @@ import aiohttp
 from probes.durations import format_duration
 from probes.errors import MissingVariable
 from probes.expect import Response, check, take
-from probes.interpret import Scope, new_scope, render_request
+from probes.interpret import Scope, new_scope, render_request, require
 from probes.model import HttpStep, Journey, Scalar
 from probes.results import Attempt, Failure, Outcome, Phase, Reason, RunResult, StepResult
 
@@ -175,6 +175,8 @@ class Engine:
         cleanup: bool,
     ) -> StepResult:
         try:
+            if cleanup:
+                require(step, scope)  # before the request goes out, not when checking its answer
             request = render_request(step, scope, journey.device)
         except MissingVariable as exc:
             if cleanup:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
+from probes.errors import MissingVariable
 from probes.model import Device, HttpStep, Journey, Scalar
-from probes.templating import render, render_str
+from probes.templating import render, render_str, scan
 
 
 class Scope(dict[str, object]):
@@ -62,7 +63,7 @@ def render_request(step: HttpStep, scope: Mapping[str, object], device: Device |
     """
     headers: dict[str, str] = {}
     if device is not None:
-        headers["User-Agent"] = device.user_agent
+        headers["User-Agent"] = render_str(device.user_agent, scope)
         headers.update({k: render_str(v, scope) for k, v in device.headers.items()})
     headers.update({k: render_str(v, scope) for k, v in step.headers.items()})
     params: list[tuple[str, str]] = []
@@ -86,6 +87,33 @@ def render_request(step: HttpStep, scope: Mapping[str, object], device: Device |
         has_json=step.has_json_body,
         data=data,
     )
+
+
+def require(step: HttpStep, scope: Mapping[str, object]) -> None:
+    """Raise MissingVariable if any template of ``step`` (request or ``expect``) has no value.
+
+    Engines call it before a ``finally`` step, so cleanup that needs a value an earlier,
+    failed step never captured is skipped rather than sent half-rendered.
+    """
+    document = step.model_dump(by_alias=True, exclude={"name", "capture"})
+    for text in _strings(document):
+        for ref in scan(text)[0]:
+            if not ref.env and ref.name not in scope and ref.name not in _DYNAMIC:
+                raise MissingVariable(ref.name)
+
+
+_DYNAMIC: Final = frozenset({"uuid", "timestamp"})
+
+
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
 
 
 def _text(value: Scalar) -> str:

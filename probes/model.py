@@ -298,12 +298,12 @@ class Slo:
     @property
     def availability_ratio(self) -> float:
         """The availability objective as a ratio, e.g. 99.9 % -> 0.999."""
-        return self.availability / 100
+        return round(self.availability / 100, 12)  # 99.9 / 100 is 0.9990000000000001
 
     @property
     def latency_ratio(self) -> float:
         """The latency objective as a ratio of runs, e.g. 95 % -> 0.95."""
-        return self.latency_target / 100
+        return round(self.latency_target / 100, 12)
 
 
 @dataclass(frozen=True, slots=True)

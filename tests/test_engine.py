@@ -925,6 +925,30 @@ async def test_finally_with_an_uncaptured_variable_is_skipped(
     assert failed(result) is fail
 
 
+async def test_finally_whose_expectation_needs_an_uncaptured_value_is_skipped(
+    care_desk: tuple[str, list[str]],
+) -> None:
+    base, asked = care_desk
+    result = await run(
+        """
+        - name: j
+          steps:
+            - {name: fail, url: "${base}/fail"}
+            - {name: open, url: "${base}/open", capture: {ticket: {json: $.ticket}}}
+          finally:
+            - name: close
+              url: "${base}/close"
+              expect: {headers: {X-Ticket: "${ticket}"}}
+        """,
+        base=base,
+    )
+
+    close = result.final.steps[-1]
+    assert close.outcome is Outcome.SKIPPED
+    assert "${ticket}" in close.message
+    assert asked == ["/fail"]  # the cleanup request was never sent
+
+
 async def test_a_failing_finally_step_fails_the_run(care_desk: tuple[str, list[str]]) -> None:
     base, _ = care_desk
     result = await run(

@@ -10,6 +10,7 @@ Every problem names the file, the line and column, the path (``channels[1].journ
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import os
 import types
@@ -141,7 +142,37 @@ def _expand_env(
 # --- pydantic errors as located problems ------------------------------------------------------
 
 
-def _pydantic_problems(exc: ValidationError, located: Located, file: str) -> Iterator[Problem]:
+def _pydantic_problems(exc: ValidationError, located: Located, file: str) -> list[Problem]:
+    """One problem per path: a value that fits none of a union's types gets one message that
+    lists them all, not one contradicting line per type."""
+    by_path: dict[str, list[Problem]] = {}
+    for problem in _each_pydantic_problem(exc, located, file):
+        by_path.setdefault(problem.path, []).append(problem)
+    return [_merge(problems) for problems in by_path.values()]
+
+
+def _merge(problems: list[Problem]) -> Problem:
+    if len(problems) == 1:
+        return problems[0]
+    wanted: list[str] = []
+    got = ""
+    for problem in problems:
+        head, _, tail = problem.message.partition("; got ")
+        phrase = head.removeprefix("expected ").removeprefix("a valid ")
+        phrase = phrase if phrase.startswith(("a ", "an ")) else f"{_article(phrase)} {phrase}"
+        if phrase not in wanted:
+            wanted.append(phrase)
+        got = got or (f"; got {tail}" if tail else "")
+    listed = ", ".join(wanted[:-1]) + f" or {wanted[-1]}" if len(wanted) > 1 else wanted[0]
+    first = problems[0]
+    return Problem(first.file, first.line, first.column, first.path, f"expected {listed}{got}")
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def _each_pydantic_problem(exc: ValidationError, located: Located, file: str) -> Iterator[Problem]:
     errors = exc.errors(include_url=False)
     for error in errors:
         if error["type"] == "too_short" and _has_nested(error["loc"], errors):
@@ -206,6 +237,8 @@ def _message(error: Any) -> str:
         text += "; got a mapping"
     elif isinstance(got, list):
         text += "; got a list"
+    elif isinstance(got, datetime.date):  # YAML reads 2024-01-02 as a date: say so
+        text += f"; got the date {got.isoformat()} (quote it to make it text)"
     return text
 
 

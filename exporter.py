@@ -18,9 +18,9 @@ from typing import Final
 
 from aiohttp import web
 
+from probes._types import NAME_PATTERN
 from probes.config import load_config
 from probes.errors import ConfigError
-from probes.model import NAME_PATTERN
 from probes.scheduler import DEFAULT_MAX_CONCURRENCY
 from probes.service import Service
 

@@ -16,20 +16,9 @@ from __future__ import annotations
 
 from probes.config import load_config, parse_config
 from probes.errors import CarewatchError, ConfigError, MissingVariable, Problem
-from probes.model import (
-    Capture,
-    Channel,
-    ChannelKind,
-    Config,
-    Defaults,
-    Device,
-    Expect,
-    HttpStep,
-    Journey,
-    Slo,
-    Step,
-)
+from probes.model import Channel, ChannelKind, Config, Defaults, Device, Journey, Slo
 from probes.results import Attempt, Outcome, Phase, Reason, RunResult, StepResult
+from probes.steps import Capture, Expect, HttpStep, Step
 
 __all__ = [
     "Attempt",

@@ -11,18 +11,9 @@ from typing import Annotated, Final
 
 from pydantic import Field, StringConstraints
 
-from probes.model import (
-    MAX_RETRIES,
-    ChannelKind,
-    Device,
-    Frozen,
-    Name,
-    Percent,
-    Scalar,
-    Seconds,
-    Step,
-    VariableName,
-)
+from probes._types import Frozen, Name, Percent, Scalar, Seconds, VariableName
+from probes.model import MAX_RETRIES, ChannelKind, Device
+from probes.steps import Step
 
 DEFAULT_INTERVAL: Final = 60.0
 DEFAULT_TIMEOUT: Final = 10.0

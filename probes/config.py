@@ -30,20 +30,12 @@ from probes._schema import (
     JourneyDoc,
     SloDoc,
 )
+from probes._types import NAME_PATTERN, VARIABLE_PATTERN
 from probes._yaml import Located, format_path, load_located
 from probes._yaml import Path as DataPath
 from probes.errors import ConfigError, Problem
-from probes.model import (
-    MIN_INTERVAL_SECONDS,
-    NAME_PATTERN,
-    VARIABLE_PATTERN,
-    Channel,
-    Config,
-    Defaults,
-    Journey,
-    Slo,
-    Step,
-)
+from probes.model import MIN_INTERVAL_SECONDS, Channel, Config, Defaults, Journey, Slo
+from probes.steps import Step
 
 #: Step keys whose strings are never templates: names are labels, capture specs are patterns.
 _NOT_TEMPLATED: Final = frozenset({"name", "capture"})
@@ -257,11 +249,14 @@ def _unknown_key(path: DataPath, located: Located) -> str:
 def _allowed_keys(path: DataPath, data: Any) -> list[str]:
     """The keys the schema allows at ``path``, found by walking the pydantic models."""
     annotation: Any = ConfigDoc
+    node = data
     for part in path:
-        annotation = _child(annotation, part)
+        annotation = _child(annotation, part, node)
         if annotation is None:
             return []
-    model = _model_of(annotation)
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        node = node[part] if (isinstance(node, dict) and part in node) or in_list else None
+    model = _model_of(annotation, node)
     if model is None:
         return []
     return [info.alias or name for name, info in model.model_fields.items()]
@@ -277,15 +272,27 @@ def _unwrap(annotation: Any) -> list[Any]:
     return [] if annotation is type(None) else [annotation]
 
 
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    for alt in _unwrap(annotation):
+def _model_of(annotation: Any, data: Any) -> type[BaseModel] | None:
+    for alt in _by_fit(annotation, data):
         if isinstance(alt, type) and issubclass(alt, BaseModel):
             return alt
     return None
 
 
-def _child(annotation: Any, part: str | int) -> Any:
-    for alt in _unwrap(annotation):
+def _by_fit(annotation: Any, data: Any) -> list[Any]:
+    """A union's alternatives, the model sharing most keys with ``data`` first (step kinds)."""
+    keys = set(data) if isinstance(data, dict) else set()
+
+    def fit(alt: Any) -> int:
+        if not (isinstance(alt, type) and issubclass(alt, BaseModel)):
+            return 0
+        return len(keys & {info.alias or name for name, info in alt.model_fields.items()})
+
+    return sorted(_unwrap(annotation), key=fit, reverse=True)
+
+
+def _child(annotation: Any, part: str | int, data: Any) -> Any:
+    for alt in _by_fit(annotation, data):
         if isinstance(alt, type) and issubclass(alt, BaseModel) and isinstance(part, str):
             for name, info in alt.model_fields.items():
                 if part in (name, info.alias):
@@ -400,11 +407,19 @@ class _Checker:
                 names.add(name)
             sources = _EARLIER if section == "steps" else _ANY_STEP
             for key, value in step.items():
-                if key in _NOT_TEMPLATED:
+                if key in _NOT_TEMPLATED or key == "conversation":
                     continue
                 for sub, text in _strings(value, (key,)):
                     self._references(text, (*step_path, *sub), defined, sources)
-            defined |= {k for k in _mapping(step.get("capture")) if isinstance(k, str)}
+            # A conversation's lines see the captures of the lines before them.
+            for li, line in enumerate(_sequence(step.get("conversation"))):
+                line_path: DataPath = (*step_path, "conversation", li)
+                for key, value in _mapping(line).items():
+                    if key != "capture":
+                        for sub, text in _strings(value, (key,)):
+                            self._references(text, (*line_path, *sub), defined, sources)
+                defined |= _captured(_mapping(line))
+            defined |= _captured(step)
 
     def _references(self, text: str, path: DataPath, defined: set[str], sources: str) -> None:
         """``sources`` says where a value may come from here, for the message."""
@@ -418,6 +433,10 @@ class _Checker:
 
 _DEFAULT_INTERVAL: Final[DataPath] = ("defaults", "interval")
 _DEFAULT_TIMEOUT: Final[DataPath] = ("defaults", "timeout")
+
+
+def _captured(step: dict[str, Any]) -> set[str]:
+    return {k for k in _mapping(step.get("capture")) if isinstance(k, str)}
 
 
 def _timing_problems(doc: ConfigDoc, located: Located, file: str) -> Iterator[Problem]:

@@ -18,8 +18,8 @@ from typing import Any, Final
 
 from probes._paths import find_all, selects_one
 from probes.durations import format_duration
-from probes.model import Capture, Expect, Matcher, status_matches
 from probes.results import Failure, Reason
+from probes.steps import Capture, Expect, Matcher, status_matches
 from probes.templating import render, render_str
 
 _MISSING: Final = object()

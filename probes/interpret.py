@@ -11,8 +11,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from probes._types import Scalar
 from probes.errors import MissingVariable
-from probes.model import Device, HttpStep, Journey, Scalar
+from probes.model import Device, Journey
+from probes.steps import HttpStep, Step
 from probes.templating import render, render_str, scan
 
 
@@ -89,7 +91,7 @@ def render_request(step: HttpStep, scope: Mapping[str, object], device: Device |
     )
 
 
-def require(step: HttpStep, scope: Mapping[str, object]) -> None:
+def require(step: Step, scope: Mapping[str, object]) -> None:
     """Raise MissingVariable if any template of ``step`` (request or ``expect``) has no value.
 
     Engines call it before a ``finally`` step, so cleanup that needs a value an earlier,

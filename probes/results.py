@@ -35,6 +35,8 @@ class Phase(StrEnum):
     TLS = "tls"
     WAIT = "wait"  # request sent -> first byte of the response
     RECEIVE = "receive"  # first byte -> last byte
+    FIRST_REPLY = "first_reply"  # chat: first message sent -> first matching reply
+    DELIVERY = "delivery"  # await: end of the previous step -> the inbound event
     TOTAL = "total"
 
 
@@ -63,6 +65,7 @@ class StepResult:
     message: str = ""
     status: int | None = None
     cleanup: bool = False  # it was a ``finally`` step
+    cert_expiry: float | None = None  # Unix time the peer's TLS certificate expires
 
     @property
     def ok(self) -> bool:
@@ -77,6 +80,7 @@ class StepResult:
             "reason": self.reason.value if self.reason else None,
             "message": self.message,
             "phases_seconds": {p.value: round(v, 6) for p, v in self.phases.items()},
+            "tls_cert_expiry": self.cert_expiry,
         }
 
 

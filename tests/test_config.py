@@ -31,13 +31,8 @@ from pydantic import ValidationError
 
 from probes.config import load_config, parse_config
 from probes.errors import CarewatchError, ConfigError, Problem
-from probes.model import (
-    ChannelKind,
-    Config,
-    Device,
-    Slo,
-    status_matches,
-)
+from probes.model import ChannelKind, Config, Device, Slo
+from probes.steps import status_matches
 from tests.conftest import FIXTURES, REPO
 
 BAD = FIXTURES / "config" / "bad"

@@ -15,8 +15,8 @@ import pytest
 
 from probes.errors import MissingVariable
 from probes.expect import Response, check, take
-from probes.model import Capture, Expect
 from probes.results import Failure, Reason
+from probes.steps import Capture, Expect
 
 TICKETS = {
     "token": "tok-1",

@@ -12,7 +12,7 @@ from typing import Annotated, Final
 from pydantic import Field, StringConstraints
 
 from probes._types import Frozen, Name, Percent, Scalar, Seconds, VariableName
-from probes.model import MAX_RETRIES, ChannelKind, Device
+from probes.model import MAX_RETRIES, ChannelKind, Device, Location
 from probes.steps import Step
 
 DEFAULT_INTERVAL: Final = 60.0
@@ -53,6 +53,7 @@ class JourneyDoc(Frozen):
     device: Name | None = None
     slo: SloDoc | None = None
     apdex_t: Seconds | None = None
+    locations: tuple[Name, ...] | None = None
     steps: Annotated[tuple[Step, ...], Field(min_length=1)]
     finally_: tuple[Step, ...] = Field(default=(), alias="finally")
 
@@ -69,4 +70,5 @@ class ConfigDoc(Frozen):
     defaults: DefaultsDoc = Field(default_factory=DefaultsDoc)
     variables: Mapping[VariableName, Scalar] = Field(default_factory=dict)
     devices: Mapping[Name, Device] = Field(default_factory=dict)
+    locations: Mapping[Name, Location | None] = Field(default_factory=dict)
     channels: Annotated[tuple[ChannelDoc, ...], Field(min_length=1)]

@@ -391,6 +391,11 @@ class _Checker:
 
     def _journey(self, journey: dict[str, Any], path: DataPath) -> None:
         self._device(journey.get("device"), (*path, "device"))
+        known = _mapping(self.data.get("locations"))
+        for i, name in enumerate(_sequence(journey.get("locations"))):
+            if isinstance(name, str) and name not in known:
+                listed = ", ".join(sorted(known)) or "none are defined under 'locations'"
+                self.add((*path, "locations", i), f"unknown location {name!r} (known: {listed})")
         sections = [
             (section, i, _mapping(step))
             for section in ("steps", "finally")
@@ -513,6 +518,7 @@ def _resolve(doc: ConfigDoc, file: str) -> Config:
         variables=dict(doc.variables),
         devices=dict(doc.devices),
         channels=channels,
+        locations=dict(doc.locations),
     )
 
 
@@ -543,6 +549,7 @@ def _journey(j: JourneyDoc, channel: str, d: Defaults, doc: ConfigDoc) -> Journe
         apdex_t=d.apdex_t if j.apdex_t is None else j.apdex_t,
         steps=steps,
         finally_steps=j.finally_,
+        locations=j.locations,
     )
 
 

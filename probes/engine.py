@@ -28,7 +28,7 @@ from probes._types import Scalar
 from probes.durations import format_duration
 from probes.errors import MissingVariable
 from probes.interpret import new_scope, require
-from probes.model import Journey
+from probes.model import Journey, Location
 from probes.results import Attempt, Failure, Outcome, Reason, RunResult, StepResult
 from probes.steps import HttpStep, Step
 
@@ -47,11 +47,13 @@ class Engine:
         variables: Mapping[str, Scalar],
         *,
         location: str,
+        coordinates: Location | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
         callbacks: Any = None,
     ) -> None:
         self.variables = variables
         self.location = location
+        self.coordinates = coordinates
         self.callbacks = callbacks
         self._max_body = max_body_bytes
         self._tls = TlsContexts()
@@ -93,7 +95,9 @@ class Engine:
             started = time.perf_counter()
             base = StepContext(
                 session=session,
-                scope=new_scope(journey, self.variables, location=self.location),
+                scope=new_scope(
+                    journey, self.variables, location=self.location, coordinates=self.coordinates
+                ),
                 journey=journey,
                 timer=Timer(),
                 tls=self._tls,

@@ -179,10 +179,10 @@ class _JourneySeries:
         return "".join(lines)
 
 
-def _definitions(channels: Iterable[Channel]) -> dict[Family, str]:
+def _definitions(channels: Iterable[Channel], location: str) -> dict[Family, str]:
     out: dict[Family, list[str]] = {f: [] for f in m.DEFINITION_FAMILIES}
     for channel in channels:
-        for j in channel.journeys:
+        for j in (j for j in channel.journeys if j.runs_at(location)):
             labels = _labels(channel=channel.name, journey=j.name)
             info = _labels(
                 channel=channel.name, journey=j.name, kind=channel.kind.value, team=channel.team
@@ -210,6 +210,8 @@ class Exposition:
         """Follow a (re)loaded config: kept journeys keep their counters, removed ones vanish."""
         series: dict[str, _JourneySeries] = {}
         for journey in config.journeys:
+            if not journey.runs_at(location):
+                continue
             kept = self._series.get(journey.id)
             if kept is not None and kept.location == location:
                 kept.adopt(journey)
@@ -217,7 +219,7 @@ class Exposition:
             else:
                 series[journey.id] = _JourneySeries(journey, location)
         self._series = series
-        self._definitions = _definitions(config.channels)
+        self._definitions = _definitions(config.channels, location)
 
     def record(self, result: RunResult) -> None:
         """Publish a run's result; a result for a journey no longer configured is dropped."""

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from probes._types import Scalar
 from probes.errors import MissingVariable
-from probes.model import Device, Journey
+from probes.model import Device, Journey, Location
 from probes.steps import HttpStep, Step
 from probes.templating import render, render_str, scan
 
@@ -32,7 +32,13 @@ class Scope(dict[str, object]):
         raise KeyError(key)
 
 
-def new_scope(journey: Journey, variables: Mapping[str, Scalar], *, location: str) -> Scope:
+def new_scope(
+    journey: Journey,
+    variables: Mapping[str, Scalar],
+    *,
+    location: str,
+    coordinates: Location | None = None,
+) -> Scope:
     """A fresh scope for one attempt of ``journey``, with a new ``run_id``."""
     scope = Scope(
         run_id=uuid.uuid4().hex,
@@ -40,6 +46,9 @@ def new_scope(journey: Journey, variables: Mapping[str, Scalar], *, location: st
         channel=journey.channel,
         location=location,
     )
+    if coordinates is not None:
+        scope["location.lat"] = coordinates.lat
+        scope["location.lon"] = coordinates.lon
     for name, value in variables.items():
         scope[name] = render(value, scope)
     return scope

@@ -57,6 +57,13 @@ class ChannelKind(StrEnum):
 # --- resolved objects -------------------------------------------------------------------------
 
 
+class Location(Frozen):
+    """Where an agent runs, with coordinates that locator steps use as ``${location.lat}``."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
 class Device(Frozen):
     """A mobile client profile, applied to every request of a journey that uses it."""
 
@@ -98,6 +105,11 @@ class Journey:
     apdex_t: float
     steps: tuple[Step, ...]
     finally_steps: tuple[Step, ...] = ()
+    locations: tuple[str, ...] | None = None  # None: every location runs it
+
+    def runs_at(self, location: str) -> bool:
+        """Whether an agent at ``location`` runs this journey."""
+        return self.locations is None or location in self.locations
 
     @property
     def id(self) -> str:
@@ -138,6 +150,7 @@ class Config:
     variables: Mapping[str, Scalar]
     devices: Mapping[str, Device]
     channels: tuple[Channel, ...]
+    locations: Mapping[str, Location | None] = field(default_factory=dict)
     journeys: tuple[Journey, ...] = field(init=False)
 
     def __post_init__(self) -> None:

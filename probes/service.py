@@ -130,10 +130,27 @@ class Service:
                 self._reload_ok.set(0)
                 log.error("config reload rejected, keeping the running config:\n%s", exc)
                 return list(exc.problems)
+            location = self._location_arg or config.defaults.location
+            if config.locations and location not in config.locations:
+                problem = Problem(
+                    config.source,
+                    None,
+                    None,
+                    "locations",
+                    f"this agent's location {location!r} is not defined "
+                    f"(known: {', '.join(sorted(config.locations))})",
+                )
+                self._reload_ok.set(0)
+                log.error("config reload rejected, keeping the running config:\n%s", problem)
+                return [problem]
             self.config = config
-            self.engine = Engine(config.variables, location=self.location)
-            self.exposition.configure(config, location=self.location)
-            self.scheduler.schedule(config.journeys)
+            self.engine = Engine(
+                config.variables,
+                location=location,
+                coordinates=config.locations.get(location),
+            )
+            self.exposition.configure(config, location=location)
+            self.scheduler.schedule(j for j in config.journeys if j.runs_at(location))
             self._last_up = {
                 k: v for k, v in self._last_up.items() if any(j.id == k for j in config.journeys)
             }

@@ -44,6 +44,8 @@ BUILTINS: Final[Mapping[str, str]] = {
     "journey": "the journey's name",
     "channel": "the channel's name",
     "location": "the location this agent runs as",
+    "location.lat": "its latitude, when checks.yaml gives the location coordinates",
+    "location.lon": "its longitude, likewise",
 }
 
 

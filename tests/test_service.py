@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from probes.errors import ConfigError
 from probes.service import Service
 
 WAIT_SECONDS = 10.0
@@ -206,3 +207,68 @@ async def test_reload_keeps_counters_and_drops_removed_series(
     assert not any(labels and ("journey", "nearby") in labels for (_, labels) in samples(text))
     assert value(text, "carewatch_config_last_reload_successful") == 1
     assert [j.id for j in service.config.journeys] == ["help/search"]
+
+
+LOCATED = """
+defaults: {{interval: 1s, timeout: 900ms, retries: 0, location: paris}}
+locations:
+  paris: {{lat: 48.8566, lon: 2.3522}}
+  lyon: {{lat: 45.764, lon: 4.8357}}
+channels:
+  - name: stores
+    kind: locator
+    team: retail
+    journeys:
+      - name: near-me
+        steps:
+          - name: nearby
+            url: "{base}/stores/v1/nearby"
+            query: {{lat: "${{location.lat}}", lon: "${{location.lon}}", radius_km: 10}}
+            expect:
+              json: [{{path: "$.stores[0].name", exists: true}}]
+            capture: {{first: {{json: "$.stores[0].id"}}}}
+      - name: lyon-only
+        locations: [lyon]
+        steps:
+          - {{name: home, url: "{base}/healthz"}}
+"""
+
+
+async def test_an_agent_runs_the_journeys_of_its_location_with_its_coordinates(
+    democare: str, write_config: Callable[[str], Path], aiohttp_client: Callable[..., object]
+) -> None:
+    path = write_config(LOCATED.format(base=democare))
+    paris = Service(path)
+    await paris.start()
+    try:
+        assert [j.id for j in paris.config.journeys if j.runs_at(paris.location)] == [
+            "stores/near-me"
+        ]
+        result = await paris.engine.run(paris.config.find_journey("stores/near-me"))
+        assert result.ok, result.to_dict()
+        assert result.location == "paris"
+        client = await aiohttp_client(paris.app())  # type: ignore[operator]
+        text = await wait_for(
+            client, lambda t: value(t, "carewatch_journey_up", journey="near-me") == 1
+        )
+        assert value(text, "carewatch_journey_up", journey="lyon-only") is None
+        assert value(text, "carewatch_journey_info", journey="lyon-only") is None
+    finally:
+        await paris.stop()
+    lyon = Service(path, location="lyon")
+    await lyon.start()
+    try:
+        assert lyon.scheduler.journeys == 2
+        lat = lyon.engine.coordinates.lat if lyon.engine and lyon.engine.coordinates else None
+        assert lat == 45.764
+    finally:
+        await lyon.stop()
+
+
+async def test_an_agent_at_an_unknown_location_is_refused(
+    democare: str, write_config: Callable[[str], Path]
+) -> None:
+    service = Service(write_config(LOCATED.format(base=democare)), location="lille")
+    with pytest.raises(ConfigError) as refused:
+        await service.start()
+    assert "'lille' is not defined (known: lyon, paris)" in str(refused.value)

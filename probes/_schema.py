@@ -12,6 +12,7 @@ from typing import Annotated, Final
 from pydantic import Field, StringConstraints
 
 from probes._types import Frozen, Name, Percent, Scalar, Seconds, VariableName
+from probes.hours import OpeningHours
 from probes.model import MAX_RETRIES, ChannelKind, Device, Location
 from probes.steps import Step
 
@@ -63,6 +64,7 @@ class ChannelDoc(Frozen):
     kind: ChannelKind
     team: Annotated[str, StringConstraints(min_length=1)]
     runbook_url: str | None = None
+    hours: OpeningHours | None = None
     journeys: Annotated[tuple[JourneyDoc, ...], Field(min_length=1)]
 
 

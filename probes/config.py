@@ -16,6 +16,7 @@ import os
 import types
 import typing
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final, Union
 
@@ -508,7 +509,10 @@ def _resolve(doc: ConfigDoc, file: str) -> Config:
             kind=c.kind,
             team=c.team,
             runbook_url=c.runbook_url,
-            journeys=tuple(_journey(j, c.name, defaults, doc) for j in c.journeys),
+            journeys=tuple(
+                replace(_journey(j, c.name, defaults, doc), hours=c.hours) for j in c.journeys
+            ),
+            hours=c.hours,
         )
         for c in doc.channels
     )

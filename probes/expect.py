@@ -19,7 +19,7 @@ from typing import Any, Final
 from probes._paths import find_all, selects_one
 from probes.durations import format_duration
 from probes.results import Failure, Reason
-from probes.steps import Capture, Expect, Matcher, status_matches
+from probes.steps import Capture, Expect, JsonAssertion, Matcher, status_matches
 from probes.templating import render, render_str
 
 _MISSING: Final = object()
@@ -72,18 +72,14 @@ def check(expect: Expect, response: Response, scope: Mapping[str, object]) -> Fa
             if not matched:
                 return Failure(Reason.ASSERTION, f"body: expected to match /{pattern}/")
     for assertion in expect.json_:
-        path = render_str(assertion.path, scope)
         try:
             document = response.json()
         except ValueError:
+            path = render_str(assertion.path, scope)
             return Failure(Reason.ASSERTION, f"{path}: body is not JSON ({_head(response)})")
-        try:
-            found = find_all(path, document)
-        except ValueError as exc:  # a captured value made the path invalid
-            return Failure(Reason.ASSERTION, f"{path}: {exc}")
-        problem = _match(assertion, found, scope, kind="json", many=not selects_one(path))
+        problem = json_problem(assertion, document, scope)
         if problem:
-            return Failure(Reason.ASSERTION, f"{path}: {problem}")
+            return Failure(Reason.ASSERTION, problem)
     if expect.max_duration is not None and response.duration > expect.max_duration:
         return Failure(
             Reason.SLOW,
@@ -91,6 +87,53 @@ def check(expect: Expect, response: Response, scope: Mapping[str, object]) -> Fa
             f"expected at most {format_duration(expect.max_duration)}",
         )
     return None
+
+
+def json_problem(
+    assertion: JsonAssertion, document: object, scope: Mapping[str, object]
+) -> str | None:
+    """Why ``document`` breaks ``assertion``, or None: ``'$.token: expected to exist'``.
+
+    The one JSON-path check of every step kind: an HTTP body, a chat message, a callback.
+    """
+    path = render_str(assertion.path, scope)
+    try:
+        found = find_all(path, document)
+    except ValueError as exc:  # a captured value made the path invalid
+        return f"{path}: {exc}"
+    problem = _match(assertion, found, scope, kind="json", many=not selects_one(path))
+    return f"{path}: {problem}" if problem else None
+
+
+_SYMBOLS: Final = {"equals": "==", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_BRIEF_CHARS: Final = 16
+
+
+def describe(assertion: JsonAssertion, scope: Mapping[str, object]) -> str:
+    """A short human form of ``assertion``, for messages: ``$.type == 'bot_reply'``.
+
+    Long operands are cut (``$.Body contains '3f9a0c2e41b7d8e5…'``): enough to recognise a
+    run id, short enough for a metric's message.
+    """
+    path = render_str(assertion.path, scope)
+    parts: list[str] = []
+    for op, operand in assertion.operators():
+        if op == "exists":
+            parts.append(f"{path} {'exists' if operand else 'is absent'}")
+            continue
+        value = render(operand, scope)
+        if op == "regex":
+            shown = f"/{_cut(_plain(value))}/"
+        elif isinstance(value, str):
+            shown = repr(_cut(value))
+        else:
+            shown = _cut(json.dumps(value, default=str))
+        parts.append(f"{path} {_SYMBOLS.get(op, op)} {shown}")
+    return " and ".join(parts)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= _BRIEF_CHARS else text[:_BRIEF_CHARS] + "…"
 
 
 def take(

@@ -12,10 +12,13 @@ string per metric family, and a scrape only joins strings.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Final
 
 from probes import metrics as m
+from probes.hours import OpeningHours, is_open
 from probes.metrics import Family, duration_buckets, format_le
 from probes.model import TOLERATING_FACTOR, Channel, Config, Journey
 from probes.results import Outcome, RunResult, StepResult
@@ -202,9 +205,11 @@ def _definitions(channels: Iterable[Channel], location: str) -> dict[Family, str
 class Exposition:
     """Every journey's series for one agent location."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._series: dict[str, _JourneySeries] = {}
         self._definitions: dict[Family, str] = {}
+        self._hours: list[tuple[str, OpeningHours | None]] = []
+        self._clock = clock
 
     def configure(self, config: Config, *, location: str) -> None:
         """Follow a (re)loaded config: kept journeys keep their counters, removed ones vanish."""
@@ -220,6 +225,11 @@ class Exposition:
                 series[journey.id] = _JourneySeries(journey, location)
         self._series = series
         self._definitions = _definitions(config.channels, location)
+        self._hours = [
+            (c.name, c.hours)
+            for c in config.channels
+            if any(j.runs_at(location) for j in c.journeys)
+        ]
 
     def record(self, result: RunResult) -> None:
         """Publish a run's result; a result for a journey no longer configured is dropped."""
@@ -248,4 +258,12 @@ class Exposition:
             if body:
                 parts.append(family.header())
                 parts.append(body)
+        if self._hours:
+            now = datetime.fromtimestamp(self._clock(), UTC)
+            parts.append(m.CHANNEL_OPEN.header())
+            parts.extend(
+                f'{m.CHANNEL_OPEN.name}{{channel="{escape(name)}"}} '
+                f"{int(hours is None or is_open(hours, now))}\n"
+                for name, hours in self._hours
+            )
         return "".join(parts)

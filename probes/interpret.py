@@ -14,7 +14,7 @@ from typing import Any, Final
 from probes._types import Scalar
 from probes.errors import MissingVariable
 from probes.model import Device, Journey, Location
-from probes.steps import HttpStep, Step
+from probes.steps import HttpStep, Step, WebSocketStep
 from probes.templating import render, render_str, scan
 
 
@@ -72,11 +72,7 @@ def render_request(step: HttpStep, scope: Mapping[str, object], device: Device |
 
     The device profile's User-Agent and headers come first, so a step can override them.
     """
-    headers: dict[str, str] = {}
-    if device is not None:
-        headers["User-Agent"] = render_str(device.user_agent, scope)
-        headers.update({k: render_str(v, scope) for k, v in device.headers.items()})
-    headers.update({k: render_str(v, scope) for k, v in step.headers.items()})
+    headers = render_headers(step.headers, scope, device)
     params: list[tuple[str, str]] = []
     for key, value in step.query.items():
         for item in value if isinstance(value, list) else [value]:
@@ -100,17 +96,48 @@ def render_request(step: HttpStep, scope: Mapping[str, object], device: Device |
     )
 
 
+def render_headers(
+    own: Mapping[str, str], scope: Mapping[str, object], device: Device | None
+) -> dict[str, str]:
+    """A step's headers over its device profile's (User-Agent first), names compared ignoring
+    case: ``{"x-platform": "ios"}`` replaces the device's ``X-Platform``."""
+    headers: dict[str, str] = {}
+    if device is not None:
+        headers["User-Agent"] = render_str(device.user_agent, scope)
+        layers = [device.headers, own]
+    else:
+        layers = [own]
+    for layer in layers:
+        for name, value in layer.items():
+            for same in [k for k in headers if k.lower() == name.lower()]:
+                del headers[same]
+            headers[name] = render_str(value, scope)
+    return headers
+
+
 def require(step: Step, scope: Mapping[str, object]) -> None:
     """Raise MissingVariable if any template of ``step`` (request or ``expect``) has no value.
 
     Engines call it before a ``finally`` step, so cleanup that needs a value an earlier,
-    failed step never captured is skipped rather than sent half-rendered.
+    failed step never captured is skipped rather than sent half-rendered. A conversation's
+    lines may use what its earlier lines capture.
     """
-    document = step.model_dump(by_alias=True, exclude={"name", "capture"})
-    for text in _strings(document):
-        for ref in scan(text)[0]:
-            if not ref.env and ref.name not in scope and ref.name not in _DYNAMIC:
-                raise MissingVariable(ref.name)
+    known = set(scope) | _DYNAMIC
+    parts: list[tuple[dict[str, Any], set[str]]]
+    if isinstance(step, WebSocketStep):
+        parts = [(step.model_dump(by_alias=True, exclude={"name", "conversation"}), set())]
+        parts += [
+            (line.model_dump(by_alias=True, exclude={"capture"}), set(line.capture))
+            for line in step.conversation
+        ]
+    else:
+        parts = [(step.model_dump(by_alias=True, exclude={"name", "capture"}), set())]
+    for document, captured in parts:
+        for text in _strings(document):
+            for ref in scan(text)[0]:
+                if not ref.env and ref.name not in known:
+                    raise MissingVariable(ref.name)
+        known |= captured
 
 
 _DYNAMIC: Final = frozenset({"uuid", "timestamp"})

@@ -164,6 +164,13 @@ JOURNEY_FAMILIES: Final = (
     STEP_FAILURE_INFO,
     STEP_STATUS,
 )
+CHANNEL_OPEN: Final = Family(
+    "carewatch_channel_open",
+    "gauge",
+    ("channel",),
+    "1 while the channel is open by its opening hours (always, without hours), else 0; "
+    "its journeys do not run while it is closed, and SLO maths leave closed time out.",
+)
 DEFINITION_FAMILIES: Final = (
     JOURNEY_INFO,
     JOURNEY_SLO_OBJECTIVE,

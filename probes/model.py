@@ -26,6 +26,7 @@ from probes._types import (
     Frozen,
     Scalar,
 )
+from probes.hours import OpeningHours
 from probes.steps import (
     Step,
 )
@@ -106,6 +107,7 @@ class Journey:
     steps: tuple[Step, ...]
     finally_steps: tuple[Step, ...] = ()
     locations: tuple[str, ...] | None = None  # None: every location runs it
+    hours: OpeningHours | None = None  # its channel's opening hours; None: always open
 
     def runs_at(self, location: str) -> bool:
         """Whether an agent at ``location`` runs this journey."""
@@ -126,6 +128,7 @@ class Channel:
     team: str
     runbook_url: str | None
     journeys: tuple[Journey, ...]
+    hours: OpeningHours | None = None  # None: always open
 
 
 @dataclass(frozen=True, slots=True)

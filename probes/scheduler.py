@@ -6,8 +6,10 @@
 Each journey fires at ``offset + k * interval`` in wall-clock time, where ``offset`` is a
 stable hash of its id: 1,000 journeys on a 60 s interval are spread over the minute, and every
 agent and every restart puts a journey at the same second. A journey still running when its
-next tick comes skips that tick (``on_skip``). At most ``max_concurrency`` runs go at once;
-lateness, from the tick to the moment a run really starts, is reported to ``on_lateness``.
+next tick comes skips that tick (``on_skip``). A journey whose channel has opening hours does
+not run while the channel is closed (``wall_clock`` decides, so tests can fix the time). At
+most ``max_concurrency`` runs go at once; lateness, from the tick to the moment a run really
+starts, is reported to ``on_lateness``.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Final
 
+from probes.hours import is_open
 from probes.model import Journey
 from probes.results import RunResult
 
@@ -116,6 +120,9 @@ class Scheduler:
         scheduled = entry.when
         entry.when += entry.journey.interval
         entry.handle = loop.call_at(entry.when, self._fire, entry)
+        hours = entry.journey.hours
+        if hours is not None and not is_open(hours, datetime.fromtimestamp(self._wall(), UTC)):
+            return  # a staffed channel outside its opening hours: not run, not downtime
         if entry.task is not None and not entry.task.done():
             self._on_skip(entry.journey)
             return

@@ -72,6 +72,7 @@ def test_the_metric_table_is_the_contract() -> None:
         metrics.CONFIG_RELOAD_SUCCESSFUL,
         metrics.CONFIG_RELOAD_TIMESTAMP,
         metrics.BUILD_INFO,
+        metrics.CHANNEL_OPEN.name,
     }
     assert table == contract
 

@@ -420,3 +420,43 @@ async def test_a_failing_publisher_is_logged_and_the_schedule_goes_on(
 
     assert failures()[0].getMessage() == "publishing the result of app/published failed"
     assert failures()[0].exc_info is not None
+
+
+# --- opening hours ----------------------------------------------------------------------------
+
+HOURS_CONFIG = """
+channels:
+  - name: voice
+    kind: voice
+    team: care
+    hours: {tz: Europe/Paris, weekly: {mon-fri: "08:00-20:00"}}
+    journeys:
+      - {name: callback, steps: [{name: s, url: "http://127.0.0.1:9/"}]}
+"""
+#: Wednesday 2026-11-25: 10:00 and 22:00 in Paris (UTC+1 in November), as Unix times.
+PARIS_WEDNESDAY_10H: Final = 1795597200.0
+PARIS_WEDNESDAY_22H: Final = PARIS_WEDNESDAY_10H + 12 * 3600
+
+
+def test_the_fixed_times_are_what_they_say() -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    paris = ZoneInfo("Europe/Paris")
+    at_10 = datetime.fromtimestamp(PARIS_WEDNESDAY_10H, UTC).astimezone(paris)
+    assert (at_10.strftime("%a %H:%M"), at_10.date().isoformat()) == ("Wed 10:00", "2026-11-25")
+
+
+@pytest.mark.parametrize(
+    ("now", "runs"), [(PARIS_WEDNESDAY_10H, True), (PARIS_WEDNESDAY_22H, False)]
+)
+async def test_a_closed_channel_does_not_run(
+    harness: Callable[..., tuple[Runs, Scheduler]], now: float, runs: bool
+) -> None:
+    (journey,) = [replace(j, interval=0.1) for j in parse_config(HOURS_CONFIG, environ={}).journeys]
+    assert journey.hours is not None
+    recorder, scheduler = harness(wall_clock=lambda: now)
+    scheduler.schedule([journey])
+    await asyncio.sleep(0.5)  # about five ticks
+    assert bool(recorder.started) is runs
+    assert recorder.skipped == []  # closed is not "skipped": nothing was late or overlapping

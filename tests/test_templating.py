@@ -18,7 +18,7 @@ import pytest
 from probes.config import load_config
 from probes.errors import CarewatchError, MissingVariable
 from probes.interpret import new_scope
-from probes.model import Config
+from probes.model import Config, Location
 from probes.templating import (
     BUILTINS,
     Reference,
@@ -201,10 +201,15 @@ def test_env_values_are_literal_after_rendering() -> None:
 
 def test_scope_provides_every_builtin(config: Config) -> None:
     journey = config.find_journey("app/login")
-    scope = new_scope(journey, config.variables, location="paris-1")
+    here = Location(lat=48.8566, lon=2.3522)
+    scope = new_scope(journey, config.variables, location="paris-1", coordinates=here)
 
     for name in BUILTINS:
         assert render_text(f"${{{name}}}", scope) not in ("", None), name
+    assert (scope["location.lat"], scope["location.lon"]) == (48.8566, 2.3522)
+    nowhere = new_scope(journey, config.variables, location="paris-1")
+    with pytest.raises(MissingVariable):
+        render_text("${location.lat}", nowhere)  # no coordinates given for this location
     assert (scope["journey"], scope["channel"], scope["location"]) == ("login", "app", "paris-1")
     assert render_text("${channel}/${journey}@${location}", scope) == "app/login@paris-1"
 

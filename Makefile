@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed
 DEMO_LISTEN ?= 127.0.0.1:8900
 EXPORTER_LISTEN ?= 127.0.0.1:9640
 # Debian packages the tests drive for real (prometheus ships promtool too).
-APT_PACKAGES := prometheus
-APT_COMMANDS := prometheus promtool
+# openssl makes democare's demo SMTP certificate.
+APT_PACKAGES := prometheus openssl
+APT_COMMANDS := prometheus promtool openssl
 
 .PHONY: demo demo-stop test lint check bench system-deps venv clean
 

@@ -6,7 +6,13 @@
     GET    /_faults
     DELETE /_faults?channel=app
 
-Each answers ``{"faults": [...]}`` with the faults now in force.
+Each answers ``{"faults": [...]}`` with the faults now in force. Every channel takes the modes
+``down``, ``slow``, ``error``, ``flaky`` and ``garbage``; the channels whose reply comes later
+(chat, sms, push, email) also take ``no_reply`` and ``late_reply`` (``delay_ms``, default
+10000). Email faults reach the SMTP conversation through the path ``/email/smtp``::
+
+    POST   /_faults  {"channel": "sms", "mode": "late_reply", "delay_ms": 10000}
+    POST   /_faults  {"channel": "email", "mode": "error", "path": "/email/smtp"}
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The middleware that makes faulted channels misbehave.
 
 It runs before the channel's handler and looks up the fault covering the request path, if any.
-Paths outside every channel (/healthz, /_faults) are never covered, so the operator can always
-see and lift faults.
+Paths outside every channel (/healthz, /_faults, /_webhooks, /_deliveries) are never covered, so
+the operator can always see and lift faults. ``no_reply`` and ``late_reply`` faults let the
+request through: the channel itself holds back the reply that would follow.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from democare._appkeys import FAULTS
-from democare._faults import Fault, FaultMode
+from democare._faults import REPLY_MODES, Fault, FaultMode
 from democare._http import JSON_CONTENT_TYPE, json_response
 
 GARBAGE_BODY: Final = b"<html><body><h1>502 Bad Gateway</h1>upstream error</body></html>"
@@ -30,7 +31,7 @@ _log = logging.getLogger(__name__)
 async def inject_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Apply the fault covering this request, or pass it on untouched."""
     fault = request.app[FAULTS].triggered(request.path)
-    if fault is None:
+    if fault is None or fault.mode in REPLY_MODES:
         return await handler(request)
     _log.debug("injecting %s fault into %s %s", fault.mode, request.method, request.path)
     match fault.mode:
@@ -43,6 +44,8 @@ async def inject_faults(request: web.Request, handler: Handler) -> web.StreamRes
             return _injected_error(fault)
         case FaultMode.GARBAGE:
             return web.Response(body=GARBAGE_BODY, content_type=JSON_CONTENT_TYPE)
+        case FaultMode.NO_REPLY | FaultMode.LATE_REPLY:
+            raise AssertionError(f"unreachable: {fault.mode} faults pass through")
 
 
 def _injected_error(fault: Fault) -> web.Response:

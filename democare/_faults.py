@@ -7,6 +7,12 @@ monitoring can be shown to notice::
     faults.add(parse_fault({"channel": "app", "mode": "error", "status": 502}))
     faults.triggered("/app/v1/login")   # the fault: answer 502
     faults.triggered("/help/v1/search") # None: handle normally
+
+Channels whose answer comes later (chat, sms, push, email) also take ``no_reply`` and
+``late_reply``, which leave the request alone and hold back the answer instead::
+
+    faults.add(parse_fault({"channel": "sms", "mode": "late_reply", "delay_ms": 10000}))
+    faults.reply_delay_ms("/sms/v1/messages", normal_ms=300)  # 10000
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from democare._channels import Channel
+from democare._channels import REPLYING_CHANNELS, Channel
 
 
 class FaultMode(StrEnum):
@@ -34,9 +40,21 @@ class FaultMode(StrEnum):
     """A ``ratio`` of answers are errors, the others are normal."""
     GARBAGE = "garbage"
     """A 200 labelled JSON whose body is not JSON, like a broken proxy's."""
+    NO_REPLY = "no_reply"
+    """The message is accepted but its reply (bot answer, webhook delivery) never comes."""
+    LATE_REPLY = "late_reply"
+    """The reply comes after ``delay_ms`` instead of the channel's normal delay."""
 
+
+REQUEST_MODES: Final = frozenset(
+    {FaultMode.DOWN, FaultMode.SLOW, FaultMode.ERROR, FaultMode.FLAKY, FaultMode.GARBAGE}
+)
+"""Modes that change how the request itself is answered."""
+REPLY_MODES: Final = frozenset({FaultMode.NO_REPLY, FaultMode.LATE_REPLY})
+"""Modes that leave the request alone and change the reply that comes later."""
 
 DEFAULT_DELAY_MS: Final = 3000
+DEFAULT_LATE_REPLY_MS: Final = 10_000
 MAX_DELAY_MS: Final = 60_000
 DEFAULT_STATUS: Final = 503
 MIN_STATUS: Final = 400
@@ -46,11 +64,17 @@ MAX_FAULTS: Final = 64
 MAX_PATH_LENGTH: Final = 200
 
 _MODE_PARAMETERS: Final[dict[str, frozenset[FaultMode]]] = {
-    "delay_ms": frozenset({FaultMode.SLOW}),
+    "delay_ms": frozenset({FaultMode.SLOW, FaultMode.LATE_REPLY}),
     "status": frozenset({FaultMode.ERROR, FaultMode.FLAKY}),
     "ratio": frozenset({FaultMode.FLAKY}),
 }
 ALLOWED_FIELDS: Final = ("channel", "mode", "path", *_MODE_PARAMETERS)
+
+
+def modes_of(channel: Channel) -> list[FaultMode]:
+    """The fault modes ``channel`` accepts, in declaration order."""
+    allowed = REQUEST_MODES | (REPLY_MODES if channel in REPLYING_CHANNELS else frozenset())
+    return [mode for mode in FaultMode if mode in allowed]
 
 
 class FaultSpecError(ValueError):
@@ -103,6 +127,13 @@ def parse_fault(spec: Mapping[str, object]) -> Fault:
         )
     channel = Channel(_choice(spec, "channel", [channel.value for channel in Channel]))
     mode = FaultMode(_choice(spec, "mode", [mode.value for mode in FaultMode]))
+    if mode not in modes_of(channel):
+        repliers = ", ".join(sorted(replying.value for replying in REPLYING_CHANNELS))
+        raise FaultSpecError(
+            f"mode '{mode.value}' does not apply to channel '{channel.value}', whose modes are: "
+            f"{', '.join(allowed.value for allowed in modes_of(channel))} ('no_reply' and "
+            f"'late_reply' only apply to channels whose reply comes later: {repliers})"
+        )
     for name, modes in _MODE_PARAMETERS.items():
         if name in spec and mode not in modes:
             allowed = " or ".join(sorted(f"'{m.value}'" for m in modes))
@@ -111,7 +142,13 @@ def parse_fault(spec: Mapping[str, object]) -> Fault:
         channel=channel,
         mode=mode,
         path=_path(spec.get("path"), channel),
-        delay_ms=_int(spec, "delay_ms", DEFAULT_DELAY_MS, minimum=0, maximum=MAX_DELAY_MS),
+        delay_ms=_int(
+            spec,
+            "delay_ms",
+            DEFAULT_LATE_REPLY_MS if mode is FaultMode.LATE_REPLY else DEFAULT_DELAY_MS,
+            minimum=0,
+            maximum=MAX_DELAY_MS,
+        ),
         status=_int(spec, "status", DEFAULT_STATUS, minimum=MIN_STATUS, maximum=MAX_STATUS),
         ratio=_ratio(spec.get("ratio", DEFAULT_RATIO)),
     )
@@ -150,19 +187,36 @@ class FaultTable:
         """The faults in force, by channel then path."""
         return sorted(self._faults.values(), key=lambda fault: (fault.channel, fault.path or ""))
 
+    def covering(self, path: str) -> Fault | None:
+        """The most specific fault covering ``path``, without rolling any dice."""
+        covering = [fault for fault in self._faults.values() if fault.covers(path)]
+        if not covering:
+            return None
+        return max(covering, key=lambda candidate: len(candidate.path or ""))
+
     def triggered(self, path: str) -> Fault | None:
         """The fault to apply to a request for ``path`` now, or None to handle it normally.
 
         The most specific fault covering the path wins. A flaky fault rolls its dice here, and
         is returned only when this request should fail.
         """
-        covering = [fault for fault in self._faults.values() if fault.covers(path)]
-        if not covering:
+        fault = self.covering(path)
+        if fault is None:
             return None
-        fault = max(covering, key=lambda candidate: len(candidate.path or ""))
         if fault.mode is FaultMode.FLAKY and self._random.random() >= fault.ratio:
             return None
         return fault
+
+    def reply_delay_ms(self, path: str, *, normal_ms: int) -> int | None:
+        """How long after a message on ``path`` its reply comes; None when it never does."""
+        fault = self.covering(path)
+        if fault is None:
+            return normal_ms
+        if fault.mode is FaultMode.NO_REPLY:
+            return None
+        if fault.mode is FaultMode.LATE_REPLY:
+            return fault.delay_ms
+        return normal_ms
 
 
 def _choice(spec: Mapping[str, object], name: str, allowed: list[str]) -> str:

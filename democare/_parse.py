@@ -12,11 +12,19 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
+from typing import Final
 
 from aiohttp import web
 
-from democare._http import bad_request
+from democare._http import bad_request, unauthorized
+
+AUTHORIZATION_HEADER: Final = "Authorization"
+BEARER_SCHEME: Final = "bearer"
+E164: Final = re.compile(r"\+[1-9][0-9]{6,14}")
+"""A phone number in international format: +, country code and number, 8 to 16 characters."""
+MAX_E164_LENGTH: Final = 16
 
 
 async def read_json_object(request: web.Request) -> dict[str, object]:
@@ -43,6 +51,14 @@ def required_str(body: Mapping[str, object], key: str, *, max_length: int) -> st
     if value is None or not value.strip():
         raise bad_request(f"'{key}' must be a non-empty string")
     return value
+
+
+def required_phone_number(body: Mapping[str, object], key: str) -> str:
+    """The field ``key`` of ``body`` as an E.164 phone number such as ``+33612345678``."""
+    number = required_str(body, key, max_length=MAX_E164_LENGTH)
+    if not E164.fullmatch(number):
+        raise bad_request(f"'{key}' must be an E.164 number such as +33612345678")
+    return number
 
 
 def optional_str(body: Mapping[str, object], key: str, *, max_length: int) -> str | None:
@@ -105,3 +121,14 @@ def query_float(
     if not math.isfinite(value) or not minimum <= value <= maximum:
         raise bad_request(f"query parameter '{name}' must be between {minimum} and {maximum}")
     return value
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """The token of the ``Authorization: Bearer`` header; None without one, 401 if malformed."""
+    header = request.headers.get(AUTHORIZATION_HEADER)
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != BEARER_SCHEME or not token.strip():
+        raise unauthorized()
+    return token.strip()

@@ -2,7 +2,7 @@
 
 ::
 
-    asyncio.run(serve(parse_listen("[::1]:8900"), seed=None))
+    asyncio.run(serve(parse_listen("[::1]:8900"), create_app(smtp=("127.0.0.1", 8925))))
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ import asyncio
 import logging
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 from aiohttp import web
 
-from democare._app import create_app
+from democare._app import smtp_server
 
 DEFAULT_LISTEN: Final = "127.0.0.1:8900"
+DEFAULT_SMTP_LISTEN: Final = "127.0.0.1:8925"
 MAX_PORT: Final = 65_535
 SHUTDOWN_TIMEOUT_S: Final = 1.0
 """How long in-flight requests (a slow fault, say) may delay the exit after a signal."""
@@ -54,15 +56,24 @@ def parse_listen(value: str) -> ListenAddress:
     return ListenAddress(host, port)
 
 
-async def serve(address: ListenAddress, *, seed: int | None) -> None:
-    """Serve democare on ``address`` until SIGINT or SIGTERM, then shut down cleanly."""
+async def serve(
+    address: ListenAddress, application: web.Application, *, smtp_cert_out: Path | None = None
+) -> None:
+    """Serve ``application`` on ``address`` until SIGINT or SIGTERM, then shut down cleanly.
+
+    When the application has an SMTP server, its STARTTLS certificate is written to
+    ``smtp_cert_out`` (if given) once it has started.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for stop_signal in STOP_SIGNALS:
         loop.add_signal_handler(stop_signal, stop.set)
-    runner = web.AppRunner(create_app(seed=seed), shutdown_timeout=SHUTDOWN_TIMEOUT_S)
-    await runner.setup()
+    runner = web.AppRunner(application, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     try:
+        await runner.setup()
+        smtp = smtp_server(application)
+        if smtp is not None and smtp_cert_out is not None:
+            await asyncio.to_thread(smtp_cert_out.write_text, smtp.ca_pem)
         site = web.TCPSite(runner, address.host, address.port)
         await site.start()
         _log.info("democare listening on %s", address.url(_bound_port(runner, address)))

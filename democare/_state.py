@@ -45,6 +45,22 @@ class Limits:
     max_customers: int = 10_000
     max_recent: int = 20
     session_ttl: timedelta = timedelta(seconds=3600)
+    max_sms_messages: int = 10_000
+    max_conversations: int = 1_000
+    """Chat conversations remembered, open or not."""
+    max_open_chats: int = 200
+    """Chat sockets open at once; more are refused with 503."""
+    max_transcript: int = 200
+    """Lines kept per chat transcript, the oldest forgotten first."""
+    max_handovers: int = 1_000
+    max_attached: int = 20
+    """Callbacks and video sessions listed per handover."""
+    max_callbacks: int = 10_000
+    max_video_sessions: int = 10_000
+    max_pending_deliveries: int = 1_000
+    """Webhook deliveries waiting or in flight; more are dropped and counted."""
+    max_delivery_log: int = 200
+    """Delivery attempts /_deliveries remembers."""
 
 
 DEFAULT_LIMITS: Final = Limits()
@@ -118,7 +134,7 @@ class CareState:
             expires_at=now + self._limits.session_ttl,
         )
         self._sessions[session.token] = session
-        _trim(self._sessions, self._limits.max_sessions)
+        trim_oldest(self._sessions, self._limits.max_sessions)
         return session
 
     def customer_for_token(self, token: str) -> Customer | None:
@@ -194,7 +210,7 @@ class CareState:
     def _remember(self, customer: Customer) -> None:
         self._customers[customer.customer_id] = customer
         self._customers.move_to_end(customer.customer_id)
-        _trim(self._customers, self._limits.max_customers)
+        trim_oldest(self._customers, self._limits.max_customers)
 
     def _drop_expired_sessions(self, now: datetime) -> None:
         # Sessions are kept in issue order with one TTL, so the expired ones are all at the front.
@@ -215,7 +231,7 @@ class CareState:
             self._open_counts.pop(ticket.customer_id, None)
 
 
-def _trim(entries: OrderedDict[str, _Entry], max_entries: int) -> None:
+def trim_oldest(entries: OrderedDict[str, _Entry], max_entries: int) -> None:
     """Forget the oldest entries until at most ``max_entries`` remain."""
     while len(entries) > max_entries:
         entries.popitem(last=False)

@@ -117,7 +117,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     care, agent = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     config = tmp / "checks.yaml"
     config.write_text(CHECKS.format(care=care))
-    democare = Process([sys.executable, "-m", "democare", "--listen", care], tmp / "democare.log")
+    smtp = f"127.0.0.1:{free_port()}"
+    democare = Process(
+        [sys.executable, "-m", "democare", "--listen", care, "--smtp-listen", smtp],
+        tmp / "democare.log",
+    )
     exporter = Process(
         [sys.executable, "exporter.py", "--config", str(config), "--listen", agent],
         tmp / "exporter.log",

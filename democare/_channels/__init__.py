@@ -22,6 +22,13 @@ class Channel(StrEnum):
     SELF_SERVICE = "self_service"
     LOCATOR = "locator"
     AGENT = "agent"
+    CHAT = "chat"
+    SMS = "sms"
+    PUSH = "push"
+    EMAIL = "email"
+    """Mail itself arrives over SMTP; only the admin endpoints live under the prefix."""
+    VOICE = "voice"
+    VIDEO = "video"
 
     @property
     def prefix(self) -> str:
@@ -34,7 +41,18 @@ CHANNEL_PREFIXES: Final[dict[Channel, str]] = {
     Channel.SELF_SERVICE: "/help/",
     Channel.LOCATOR: "/stores/",
     Channel.AGENT: "/agent/",
+    Channel.CHAT: "/chat/",
+    Channel.SMS: "/sms/",
+    Channel.PUSH: "/push/",
+    Channel.EMAIL: "/email/",
+    Channel.VOICE: "/voice/",
+    Channel.VIDEO: "/video/",
 }
+
+REPLYING_CHANNELS: Final = frozenset({Channel.CHAT, Channel.SMS, Channel.PUSH, Channel.EMAIL})
+"""Channels whose answer comes later, on its own (a bot reply, a webhook delivery)."""
+WEBHOOK_CHANNELS: Final = (Channel.SMS, Channel.PUSH, Channel.EMAIL)
+"""Channels that deliver to a webhook, in the order /_webhooks lists them."""
 
 
 def channel_of(path: str) -> Channel | None:

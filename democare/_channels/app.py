@@ -19,11 +19,9 @@ from aiohttp import web
 from democare._accounts import BALANCE_CURRENCY, Customer, authenticate
 from democare._appkeys import STATE
 from democare._http import ApiError, iso8601, json_response, not_found, unauthorized
-from democare._parse import optional_str, read_json_object, required_str
+from democare._parse import bearer_token, optional_str, read_json_object, required_str
 from democare._state import Ticket
 
-AUTHORIZATION_HEADER: Final = "Authorization"
-BEARER_SCHEME: Final = "bearer"
 MAX_USERNAME_LENGTH: Final = 254
 MAX_PASSWORD_LENGTH: Final = 128
 MAX_SUBJECT_LENGTH: Final = 200
@@ -109,10 +107,8 @@ async def close_ticket(request: web.Request) -> web.Response:
 
 def _customer(request: web.Request) -> Customer:
     """The customer whose bearer token the request carries, or a 401."""
-    scheme, _, token = request.headers.get(AUTHORIZATION_HEADER, "").partition(" ")
-    if scheme.lower() != BEARER_SCHEME or not token.strip():
-        raise unauthorized()
-    customer = request.app[STATE].customer_for_token(token.strip())
+    token = bearer_token(request)
+    customer = None if token is None else request.app[STATE].customer_for_token(token)
     if customer is None:
         raise unauthorized()
     return customer

@@ -21,6 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from democare import create_app
+from democare.__main__ import main
 from democare._app import build_app
 from democare._channels import Channel, channel_of
 from democare._server import ListenAddress, parse_listen
@@ -489,21 +490,32 @@ async def test_faults_are_deleted_by_channel_or_all_at_once(client: Client) -> N
     await agent_context(client, DEMO_CUSTOMER_ID)
 
 
-async def test_faults_never_touch_healthz_or_the_faults_api(client: Client) -> None:
-    for channel in ("app", "self_service", "locator", "agent"):
-        await set_fault(client, channel=channel, mode="down")
+async def test_faults_never_touch_healthz_or_the_operator_endpoints(client: Client) -> None:
+    for channel in Channel:
+        await set_fault(client, channel=channel.value, mode="down")
     assert await json_of(await client.get("/healthz"), 200) == {"status": "ok"}
-    assert len((await json_of(await client.get("/_faults"), 200))["faults"]) == 4
+    assert len((await json_of(await client.get("/_faults"), 200))["faults"]) == len(Channel)
+    await json_of(await client.get("/_webhooks"), 200)
+    await json_of(await client.put("/_webhooks", json={}), 200)
+    await json_of(await client.get("/_deliveries"), 200)
 
 
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ({"channel": "sms", "mode": "down"}, "app, self_service, locator, agent"),
+        ({"channel": "fax", "mode": "down"}, "app, self_service, locator, agent, chat, sms"),
         ({"mode": "down"}, "'channel' is required"),
         ({"channel": "app", "mode": "broken"}, "down, slow, error, flaky, garbage"),
         ({"channel": "app", "mode": "down", "colour": "red"}, "allowed: channel, mode, path"),
-        ({"channel": "app", "mode": "error", "delay_ms": 10}, "only applies to mode 'slow'"),
+        (
+            {"channel": "app", "mode": "error", "delay_ms": 10},
+            "only applies to mode 'late_reply' or 'slow'",
+        ),
+        ({"channel": "app", "mode": "no_reply"}, "does not apply to channel 'app'"),
+        ({"channel": "voice", "mode": "late_reply"}, "chat, email, push, sms"),
+        ({"channel": "video", "mode": "no_reply"}, "whose modes are: down, slow, error"),
+        ({"channel": "sms", "mode": "no_reply", "delay_ms": 10}, "'delay_ms' only applies"),
+        ({"channel": "chat", "mode": "late_reply", "delay_ms": 60_001}, "from 0 to 60000"),
         ({"channel": "app", "mode": "slow", "delay_ms": "10"}, "'delay_ms' must be an integer"),
         ({"channel": "app", "mode": "slow", "delay_ms": -1}, "'delay_ms' must be an integer"),
         ({"channel": "app", "mode": "error", "status": 200}, "from 400 to 599"),
@@ -524,7 +536,7 @@ async def test_fault_specs_are_validated_strictly(
 async def test_fault_api_rejects_bad_bodies_and_queries(client: Client) -> None:
     assert (await client.post("/_faults", data=b"{down")).status == 400
     assert (await client.post("/_faults", json=["app", "down"])).status == 400
-    body = await json_of(await client.delete("/_faults", params={"channel": "sms"}), 400)
+    body = await json_of(await client.delete("/_faults", params={"channel": "fax"}), 400)
     assert "app, self_service" in body["detail"]
     body = await json_of(await client.delete("/_faults", params={"mode": "down"}), 400)
     assert "allowed: channel" in body["detail"]
@@ -592,7 +604,12 @@ async def test_every_answer_is_json_with_a_request_id(client: Client) -> None:
 
 def test_every_channel_endpoint_lives_under_its_channel_prefix() -> None:
     paths = {resource.canonical for resource in create_app().router.resources()}
-    assert {path for path in paths if channel_of(path) is None} == {"/healthz", "/_faults"}
+    assert {path for path in paths if channel_of(path) is None} == {
+        "/healthz",
+        "/_faults",
+        "/_webhooks",
+        "/_deliveries",
+    }
     assert {channel_of(path) for path in paths} == {*Channel, None}
 
 
@@ -640,9 +657,12 @@ async def _wait_until_healthy(session: aiohttp.ClientSession, base_url: str, pro
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-async def test_cli_serves_until_a_stop_signal_and_exits_0(stop_signal: signal.Signals) -> None:
-    port = _free_port()
+async def test_cli_serves_until_a_stop_signal_and_exits_0(
+    stop_signal: signal.Signals, tmp_path: Path
+) -> None:
+    port, smtp_port = _free_port(), _free_port()
     base_url = f"http://127.0.0.1:{port}"
+    cert = tmp_path / "smtp-ca.pem"
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -651,12 +671,24 @@ async def test_cli_serves_until_a_stop_signal_and_exits_0(stop_signal: signal.Si
         f"127.0.0.1:{port}",
         "--seed",
         str(SEED),
+        "--smtp-listen",
+        f"127.0.0.1:{smtp_port}",
+        "--smtp-cert-out",
+        str(cert),
+        "--webhook",
+        "sms=http://127.0.0.1:9/sms",
         cwd=REPO_ROOT,
         stderr=asyncio.subprocess.PIPE,
     )
     try:
         async with aiohttp.ClientSession() as session:
             await _wait_until_healthy(session, base_url, process)
+            async with session.get(f"{base_url}/email/v1/tls-ca") as response:
+                assert await response.text() == cert.read_text()
+            async with session.get(f"{base_url}/_webhooks") as response:
+                assert (await response.json())["sms"] == "http://127.0.0.1:9/sms"
+            _, writer = await asyncio.open_connection("127.0.0.1", smtp_port)
+            writer.close()
             # A request stuck in a slow fault must not hold up the exit.
             fault = {"channel": "app", "mode": "slow", "delay_ms": 60_000}
             async with session.post(f"{base_url}/_faults", json=fault) as response:
@@ -674,3 +706,23 @@ async def test_cli_serves_until_a_stop_signal_and_exits_0(stop_signal: signal.Si
     assert process.stderr is not None
     log = (await process.stderr.read()).decode()
     assert f"democare listening on {base_url}" in log
+
+
+def test_cli_exits_1_when_the_smtp_address_is_taken(caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        smtp_port = taken.getsockname()[1]
+        argv = ["--listen", "127.0.0.1:0", "--smtp-listen", f"127.0.0.1:{smtp_port}"]
+        assert main(argv) == 1
+    assert "cannot start" in caplog.text
+    assert "address already in use" in caplog.text
+
+
+def test_cli_rejects_a_bad_smtp_address(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--smtp-listen", "nowhere"])
+    assert exited.value.code == 2
+    assert "HOST:PORT" in capsys.readouterr().err

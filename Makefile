@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_LISTEN ?= 127.0.0.1:8900
 EXPORTER_LISTEN ?= 127.0.0.1:9640
+DEMO_SMTP ?= 127.0.0.1:8925
 # Debian packages the tests drive for real (prometheus ships promtool too).
 # openssl makes democare's demo SMTP certificate.
 APT_PACKAGES := prometheus openssl
@@ -23,7 +24,7 @@ venv: $(STAMP)
 
 ## demo: start democare and the exporter in the background, wait for every journey, print URLs
 demo: $(STAMP)
-	$(PY) -m democare.launch start --democare $(DEMO_LISTEN) --exporter $(EXPORTER_LISTEN)
+	$(PY) -m democare.launch start --democare $(DEMO_LISTEN) --exporter $(EXPORTER_LISTEN) --smtp $(DEMO_SMTP)
 
 ## demo-stop: stop what `make demo` started
 demo-stop:

@@ -91,21 +91,48 @@ def _journey_states(metrics_url: str) -> dict[str, tuple[float, str]]:
                 states[key] = (sample.value, "")
             elif sample.name == "carewatch_step_failure_info":
                 why[key] = f"step {sample.labels['step']}: {sample.labels['reason']}"
+            elif (
+                sample.name == "carewatch_step_duration_seconds"
+                and sample.labels.get("phase") in ("delivery", "first_reply")
+                and key not in why
+            ):
+                what = "delivered in" if sample.labels["phase"] == "delivery" else "bot replied in"
+                why[key] = f"{what} {sample.value * 1000:.0f} ms"
     return {k: (up, why.get(k, "")) for k, (up, _) in states.items()}
 
 
-def start(democare: str, exporter: str, config_path: str) -> int:
+def _environment(democare: str, smtp: str) -> dict[str, str]:
+    """What checks.yaml reads to find the demo stack (see its ``variables``)."""
+    return {
+        **os.environ,
+        "DEMOCARE_URL": f"http://{democare}",
+        "DEMOCARE_WS_URL": f"ws://{democare}",
+        "DEMOCARE_SMTP": smtp,
+        "DEMOCARE_SMTP_CA": str(STATE / "smtp-ca.pem"),
+    }
+
+
+def start(democare: str, exporter: str, config_path: str, smtp: str) -> int:
+    env = _environment(democare, smtp)
     try:
-        config = load_config(
-            config_path, environ={**os.environ, "DEMOCARE_URL": f"http://{democare}"}
-        )
+        config = load_config(config_path, environ=env)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
     stop(quiet=True)
     STATE.mkdir(exist_ok=True)
-    env = {**os.environ, "DEMOCARE_URL": f"http://{democare}"}
-    care = _spawn("democare", [sys.executable, "-m", "democare", "--listen", democare], env)
+    receiver = f"http://{exporter}/callbacks"
+    care = _spawn(
+        "democare",
+        [
+            *(sys.executable, "-m", "democare", "--listen", democare),
+            *("--smtp-listen", smtp, "--smtp-cert-out", env["DEMOCARE_SMTP_CA"]),
+            *("--webhook", f"sms={receiver}/sms-inbound"),
+            *("--webhook", f"push={receiver}/push-receipts"),
+            *("--webhook", f"email={receiver}/email-inbound"),
+        ],
+        env,
+    )
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     if not _wait(f"http://{democare}/healthz", care, "democare", deadline):
         stop(quiet=True)
@@ -128,7 +155,7 @@ def start(democare: str, exporter: str, config_path: str) -> int:
         states = _journey_states(f"http://{exporter}/metrics")
     print(
         f"\ncarewatch demo is running.\n"
-        f"  democare (demo care backend)  http://{democare}/healthz\n"
+        f"  democare (demo care backend)  http://{democare}/healthz, SMTP {smtp}\n"
         f"  exporter status page          http://{exporter}/\n"
         f"  exporter metrics              http://{exporter}/metrics\n"
         f"  run a journey now             http://{exporter}/probe?journey=app/login\n"
@@ -173,10 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     go.add_argument("--democare", default="127.0.0.1:8900")
     go.add_argument("--exporter", default="127.0.0.1:9640")
     go.add_argument("--config", default="checks.yaml")
+    go.add_argument("--smtp", default="127.0.0.1:8925")
     sub.add_parser("stop")
     args = parser.parse_args(argv)
     if args.command == "start":
-        return start(args.democare, args.exporter, args.config)
+        return start(args.democare, args.exporter, args.config, args.smtp)
     return stop()
 
 

@@ -12,8 +12,9 @@ from typing import Annotated, Final
 from pydantic import Field, StringConstraints
 
 from probes._types import Frozen, Name, Percent, Scalar, Seconds, VariableName
+from probes.experience import PROFILES, NetworkProfile
 from probes.hours import OpeningHours
-from probes.model import MAX_RETRIES, ChannelKind, Device, Location
+from probes.model import MAX_RETRIES, Callback, ChannelKind, Device, Location
 from probes.steps import Step
 
 DEFAULT_INTERVAL: Final = 60.0
@@ -24,6 +25,7 @@ DEFAULT_APDEX_T: Final = 2.0
 DEFAULT_AVAILABILITY: Final = 99.5
 DEFAULT_LATENCY_THRESHOLD: Final = 4.0
 DEFAULT_LATENCY_TARGET: Final = 95.0
+DEFAULT_NETWORKS: Final = tuple(PROFILES)  # wifi, 4g, 3g
 
 Retries = Annotated[int, Field(ge=0, le=MAX_RETRIES, strict=True)]
 
@@ -44,6 +46,7 @@ class DefaultsDoc(Frozen):
     device: Name | None = None
     slo: SloDoc = Field(default_factory=SloDoc)
     apdex_t: Seconds = DEFAULT_APDEX_T
+    networks: tuple[Name, ...] = DEFAULT_NETWORKS
 
 
 class JourneyDoc(Frozen):
@@ -55,6 +58,7 @@ class JourneyDoc(Frozen):
     slo: SloDoc | None = None
     apdex_t: Seconds | None = None
     locations: tuple[Name, ...] | None = None
+    networks: tuple[Name, ...] | None = None
     steps: Annotated[tuple[Step, ...], Field(min_length=1)]
     finally_: tuple[Step, ...] = Field(default=(), alias="finally")
 
@@ -73,4 +77,6 @@ class ConfigDoc(Frozen):
     variables: Mapping[VariableName, Scalar] = Field(default_factory=dict)
     devices: Mapping[Name, Device] = Field(default_factory=dict)
     locations: Mapping[Name, Location | None] = Field(default_factory=dict)
+    networks: Mapping[Name, NetworkProfile] = Field(default_factory=dict)
+    callbacks: Mapping[Name, Callback] = Field(default_factory=dict)
     channels: Annotated[tuple[ChannelDoc, ...], Field(min_length=1)]

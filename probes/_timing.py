@@ -5,13 +5,16 @@ from __future__ import annotations
 import time
 from typing import Final
 
+from probes._traffic import TrafficMeter
 from probes.results import Phase
 
 _ACTIVITY: Final = {
     Phase.DNS: "resolving the host name",
     Phase.CONNECT: "connecting",
+    Phase.TLS: "negotiating TLS",
     Phase.WAIT: "waiting for the response",
     Phase.RECEIVE: "reading the response body",
+    Phase.FIRST_REPLY: "waiting for the first reply",
 }
 
 
@@ -32,6 +35,7 @@ class Timer:
         self.spent = dict.fromkeys(phases, 0.0)
         self.current: Phase | None = first
         self._since = self.start
+        self.traffic = TrafficMeter()  # filled by runners that can count their traffic
 
     def enter(self, phase: Phase | None) -> float:
         now = time.perf_counter()

@@ -35,8 +35,17 @@ from probes._types import NAME_PATTERN, VARIABLE_PATTERN
 from probes._yaml import Located, format_path, load_located
 from probes._yaml import Path as DataPath
 from probes.errors import ConfigError, Problem
-from probes.model import MIN_INTERVAL_SECONDS, Channel, Config, Defaults, Journey, Slo
-from probes.steps import Step
+from probes.experience import PROFILES
+from probes.model import (
+    MIN_INTERVAL_SECONDS,
+    Callback,
+    Channel,
+    Config,
+    Defaults,
+    Journey,
+    Slo,
+)
+from probes.steps import AwaitStep, Step
 
 #: Step keys whose strings are never templates: names are labels, capture specs are patterns.
 _NOT_TEMPLATED: Final = frozenset({"name", "capture"})
@@ -346,9 +355,17 @@ class _Checker:
         self.variables = [k for k in _mapping(data.get("variables")) if isinstance(k, str)]
 
     def problems(self) -> list[Problem]:
-        self._device(_mapping(self.data.get("defaults")).get("device"), ("defaults", "device"))
+        defaults = _mapping(self.data.get("defaults"))
+        self._device(defaults.get("device"), ("defaults", "device"))
+        self._networks(defaults.get("networks"), ("defaults", "networks"))
+        for name in _mapping(self.data.get("networks")):
+            if name in PROFILES:
+                self.add(
+                    ("networks", name), f"{name!r} is a built-in network; name yours otherwise"
+                )
         self._variables()
         self._device_headers()
+        self._callback_secrets()
         channels = _sequence(self.data.get("channels"))
         self._unique(channels, ("channels",), "channel")
         for ci, channel in enumerate(channels):
@@ -361,6 +378,13 @@ class _Checker:
 
     def add(self, path: DataPath, message: str) -> None:
         self.found.append(_at(self.located, self.file, path, message))
+
+    def _networks(self, names: Any, path: DataPath) -> None:
+        known = set(PROFILES) | set(_mapping(self.data.get("networks")))
+        for i, name in enumerate(_sequence(names)):
+            if isinstance(name, str) and name not in known:
+                listed = ", ".join(sorted(known))
+                self.add((*path, i), f"unknown network {name!r} (known: {listed})")
 
     def _device(self, name: Any, path: DataPath) -> None:
         if isinstance(name, str) and name not in self.devices:
@@ -390,8 +414,21 @@ class _Checker:
             for sub, text in _strings(_mapping(device).get("headers"), path):
                 self._references(text, sub, defined, _VARIABLES)
 
+    def _callback_secrets(self) -> None:
+        # The receiver checks an event outside any run: no variable or capture has a value there.
+        for sub, text in _strings(self.data.get("callbacks"), ("callbacks",)):
+            self._references(text, sub, set(), "${env:NAME}: callbacks are checked outside any run")
+
+    def _callback(self, step: dict[str, Any], path: DataPath) -> None:
+        name = _mapping(step.get("await")).get("callback")
+        known = _mapping(self.data.get("callbacks"))
+        if isinstance(name, str) and name not in known:
+            listed = ", ".join(sorted(map(str, known))) or "none are defined under 'callbacks'"
+            self.add((*path, "await", "callback"), f"unknown callback {name!r} (known: {listed})")
+
     def _journey(self, journey: dict[str, Any], path: DataPath) -> None:
         self._device(journey.get("device"), (*path, "device"))
+        self._networks(journey.get("networks"), (*path, "networks"))
         known = _mapping(self.data.get("locations"))
         for i, name in enumerate(_sequence(journey.get("locations"))):
             if isinstance(name, str) and name not in known:
@@ -411,6 +448,7 @@ class _Checker:
                 if name in names:
                     self.add((*step_path, "name"), f"duplicate step name {name!r}")
                 names.add(name)
+            self._callback(step, step_path)
             sources = _EARLIER if section == "steps" else _ANY_STEP
             for key, value in step.items():
                 if key in _NOT_TEMPLATED or key == "conversation":
@@ -473,6 +511,17 @@ def _timing_problems(doc: ConfigDoc, located: Located, file: str) -> Iterator[Pr
                     f"timeout {timeout:g}s is longer than the interval {interval:g}s, so runs "
                     "would be skipped; shorten the timeout or lengthen the interval",
                 )
+            for section, steps in (("steps", journey.steps), ("finally", journey.finally_)):
+                for si, step in enumerate(steps):
+                    if isinstance(step, AwaitStep) and step.await_.within > timeout:
+                        yield _at(
+                            located,
+                            file,
+                            (*path, section, si, "await", "within"),
+                            f"within {step.await_.within:g}s is longer than the journey's timeout "
+                            f"{timeout:g}s, which would cut the wait short; shorten within or "
+                            "lengthen the timeout",
+                        )
 
 
 def _strings(value: Any, path: DataPath) -> Iterator[tuple[DataPath, str]]:
@@ -523,6 +572,11 @@ def _resolve(doc: ConfigDoc, file: str) -> Config:
         devices=dict(doc.devices),
         channels=channels,
         locations=dict(doc.locations),
+        # Secrets from the environment come in escaped ($${): the receiver needs them as sent.
+        callbacks={
+            name: Callback.model_validate(templating.render(callback.model_dump(), {}))
+            for name, callback in doc.callbacks.items()
+        },
     )
 
 
@@ -554,6 +608,10 @@ def _journey(j: JourneyDoc, channel: str, d: Defaults, doc: ConfigDoc) -> Journe
         steps=steps,
         finally_steps=j.finally_,
         locations=j.locations,
+        networks={
+            name: doc.networks.get(name) or PROFILES[name]
+            for name in (j.networks if j.networks is not None else doc.defaults.networks)
+        },
     )
 
 

@@ -20,17 +20,23 @@ from typing import Any, Final
 
 import aiohttp
 
+from probes._await import run_await
+from probes._connector import TlsConnector
+from probes._dns import run_dns
 from probes._http import classify, run_http, trace_config
 from probes._runner import Runner, StepContext
+from probes._smtp import run_smtp
+from probes._tcp import run_tcp
 from probes._timing import Timer
 from probes._tls import TlsContexts
 from probes._types import Scalar
+from probes._ws import run_websocket
 from probes.durations import format_duration
 from probes.errors import MissingVariable
-from probes.interpret import new_scope, require
+from probes.interpret import new_scope, render_tls, require
 from probes.model import Journey, Location
 from probes.results import Attempt, Failure, Outcome, Reason, RunResult, StepResult
-from probes.steps import HttpStep, Step
+from probes.steps import AwaitStep, DnsStep, HttpStep, SmtpStep, Step, TcpStep, WebSocketStep
 
 #: A larger body is a failed step (reason protocol): a hostile target cannot exhaust memory.
 MAX_BODY_BYTES: Final = 4 * 1024 * 1024
@@ -84,7 +90,7 @@ class Engine:
     async def _attempt(self, journey: Journey, number: int) -> Attempt:
         loop = asyncio.get_running_loop()
         results: list[StepResult] = []
-        connector = aiohttp.TCPConnector(limit=0, enable_cleanup_closed=False)
+        connector = TlsConnector(limit=0, enable_cleanup_closed=False)
         async with aiohttp.ClientSession(
             connector=connector,
             trace_configs=[self._trace],
@@ -143,7 +149,7 @@ class Engine:
         runner = RUNNERS[type(step)]
         try:
             async with asyncio.timeout(budget):
-                failure = await runner(step, ctx)
+                failure = await runner(render_tls(step, ctx.scope), ctx)
         except TimeoutError:
             what = ctx.timer.activity
             if step.timeout is not None and step.timeout <= budget:
@@ -161,17 +167,27 @@ class Engine:
 
 
 #: The runner of each step kind.
-RUNNERS: Final[dict[type, Runner]] = {HttpStep: run_http}
+RUNNERS: Final[dict[type, Runner]] = {
+    HttpStep: run_http,
+    WebSocketStep: run_websocket,
+    AwaitStep: run_await,
+    TcpStep: run_tcp,
+    DnsStep: run_dns,
+    SmtpStep: run_smtp,
+}
 
 
 def _result(step: Step, ctx: StepContext, failure: Failure | None) -> StepResult:
+    phases = ctx.timer.phases()
+    meter = ctx.timer.traffic
     return StepResult(
         step.name,
         Outcome.PASSED if failure is None else Outcome.FAILED,
-        ctx.timer.phases(),
+        phases,
         reason=failure.reason if failure else None,
         message=failure.message if failure else "",
         status=ctx.status,
         cleanup=ctx.cleanup,
         cert_expiry=ctx.cert_expiry,
+        traffic=meter.traffic(phases) if meter.requests else None,  # None: not measured
     )

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from probes import metrics as m
+from probes.experience import estimate
 from probes.hours import OpeningHours, is_open
 from probes.metrics import Family, duration_buckets, format_le
 from probes.model import TOLERATING_FACTOR, Channel, Config, Journey
@@ -61,6 +62,7 @@ class _JourneySeries:
         self.apdex = dict.fromkeys(ZONES, 0)
         self.retries = 0
         self.skipped = 0
+        self.experience: dict[str, float] = {}
         self.up: int | None = None
         self.last_run: float | None = None
         self.steps: dict[str, _Step] = {}
@@ -96,6 +98,8 @@ class _JourneySeries:
         self.up = 1 if result.ok else 0
         self.last_run = result.started_at
         self.retries += result.retries
+        if result.ok:
+            self.experience = _experience(journey, result)
         duration = result.duration
         if not result.ok:
             self.apdex["frustrated"] += 1
@@ -133,6 +137,10 @@ class _JourneySeries:
         c[m.JOURNEY_APDEX] = "".join(
             f'{m.JOURNEY_APDEX.name}{{{labels},zone="{z}"}} {n}\n' for z, n in self.apdex.items()
         )
+        c[m.JOURNEY_EXPERIENCE] = "".join(
+            f'{m.JOURNEY_EXPERIENCE.name}{{{labels},network="{escape(n)}"}} {_num(v)}\n'
+            for n, v in self.experience.items()
+        )
         c[m.JOURNEY_RETRIES] = f"{m.JOURNEY_RETRIES.name}{{{labels}}} {self.retries}\n"
         c[m.JOURNEY_SKIPPED] = f"{m.JOURNEY_SKIPPED.name}{{{labels}}} {self.skipped}\n"
         c[m.JOURNEY_DURATION] = self._histogram()
@@ -144,6 +152,7 @@ class _JourneySeries:
         failures: list[str] = []
         info: list[str] = []
         status: list[str] = []
+        expiry: list[str] = []
         for name, step in self.steps.items():
             failures.extend(
                 f'{m.STEP_FAILURES.name}{{{step.labels},reason="{r}"}} {n}\n'
@@ -158,6 +167,10 @@ class _JourneySeries:
                 for p, v in last.phases.items()
             )
             status.append(f"{m.STEP_STATUS.name}{{{step.labels}}} {last.status or 0}\n")
+            if last.cert_expiry is not None:
+                expiry.append(
+                    f"{m.STEP_TLS_EXPIRY.name}{{{step.labels}}} {_num(last.cert_expiry)}\n"
+                )
             if last.outcome is Outcome.FAILED and last.reason:
                 info.append(
                     f'{m.STEP_FAILURE_INFO.name}{{{step.labels},reason="{last.reason.value}"}} 1\n'
@@ -167,6 +180,7 @@ class _JourneySeries:
         c[m.STEP_FAILURES] = "".join(failures)
         c[m.STEP_FAILURE_INFO] = "".join(info)
         c[m.STEP_STATUS] = "".join(status)
+        c[m.STEP_TLS_EXPIRY] = "".join(expiry)
         self.chunks = c
 
     def _histogram(self) -> str:
@@ -180,6 +194,16 @@ class _JourneySeries:
         lines.append(f"{name}_sum{{{labels}}} {_num(self.duration_sum)}\n")
         lines.append(f"{name}_count{{{labels}}} {self.duration_count}\n")
         return "".join(lines)
+
+
+def _experience(journey: Journey, result: RunResult) -> dict[str, float]:
+    """The run's estimated duration on each of the journey's networks, when every main step
+    reported its traffic; empty otherwise (an engine that does not measure it)."""
+    traffic = [s.traffic for s in result.final.steps if not s.cleanup]
+    if not traffic or any(t is None for t in traffic):
+        return {}
+    measured = [t for t in traffic if t is not None]
+    return {name: estimate(measured, profile) for name, profile in journey.networks.items()}
 
 
 def _definitions(channels: Iterable[Channel], location: str) -> dict[Family, str]:

@@ -14,7 +14,7 @@ from typing import Any, Final
 from probes._types import Scalar
 from probes.errors import MissingVariable
 from probes.model import Device, Journey, Location
-from probes.steps import HttpStep, Step, WebSocketStep
+from probes.steps import HttpStep, SmtpStep, Step, TcpStep, Tls, WebSocketStep
 from probes.templating import render, render_str, scan
 
 
@@ -158,3 +158,37 @@ def _text(value: Scalar) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+_TLS_FIELDS: Final = ("ca_file", "cert_file", "key_file", "server_name")
+
+
+def render_tls(step: Step, scope: Mapping[str, object]) -> Step:
+    """``step`` with the templates of its ``tls`` options filled in (file paths, server name).
+
+    Runners then read plain values wherever they use them: to build the SSL context, to verify
+    the server's name, and in their messages.
+    """
+    if isinstance(step, HttpStep | WebSocketStep) and step.tls is not None:
+        tls = _rendered(step.tls, scope)
+        return step if tls is step.tls else step.model_copy(update={"tls": tls})
+    if isinstance(step, TcpStep) and step.tcp.tls is not None:
+        tls = _rendered(step.tcp.tls, scope)
+        if tls is step.tcp.tls:
+            return step
+        return step.model_copy(update={"tcp": step.tcp.model_copy(update={"tls": tls})})
+    if isinstance(step, SmtpStep) and step.smtp.tls is not None:
+        tls = _rendered(step.smtp.tls, scope)
+        if tls is step.smtp.tls:
+            return step
+        return step.model_copy(update={"smtp": step.smtp.model_copy(update={"tls": tls})})
+    return step
+
+
+def _rendered(options: Tls, scope: Mapping[str, object]) -> Tls:
+    values = {f: getattr(options, f) for f in _TLS_FIELDS}
+    if not any(isinstance(v, str) and "${" in v for v in values.values()):
+        return options
+    return options.model_copy(
+        update={f: render_str(v, scope) for f, v in values.items() if isinstance(v, str)}
+    )

@@ -68,6 +68,13 @@ JOURNEY_APDEX: Final = Family(
     "Journey runs by Apdex zone: satisfied (<= T), tolerating (<= 4T), frustrated (slower, "
     "or failed).",
 )
+JOURNEY_EXPERIENCE: Final = Family(
+    "carewatch_journey_experience_seconds",
+    "gauge",
+    (*JOURNEY, "network"),
+    "Estimated duration of the last successful run on each network profile (wifi, 4g, 3g, "
+    "custom), from its observed round trips, connections and bytes; see the README's model.",
+)
 JOURNEY_RETRIES: Final = Family(
     "carewatch_journey_retries_total",
     "counter",
@@ -128,7 +135,7 @@ STEP_DURATION: Final = Family(
     "gauge",
     (*STEP, "phase"),
     "Time the step spent in each phase in the last run: dns, connect, tls (when measured "
-    "apart), wait (to first byte), receive, total.",
+    "apart), wait (to first byte), receive, first_reply (chat), delivery (callbacks), total.",
 )
 STEP_FAILURES: Final = Family(
     "carewatch_step_failures_total",
@@ -148,6 +155,13 @@ STEP_STATUS: Final = Family(
     STEP,
     "HTTP status of the step's last response; 0 when no response arrived.",
 )
+STEP_TLS_EXPIRY: Final = Family(
+    "carewatch_step_tls_cert_expiry_timestamp_seconds",
+    "gauge",
+    STEP,
+    "Unix time at which the certificate the step's server presented in the last run expires "
+    "(also when it was rejected); absent when the step used no TLS.",
+)
 
 #: The journey families, in the order they are exposed.
 JOURNEY_FAMILIES: Final = (
@@ -156,6 +170,7 @@ JOURNEY_FAMILIES: Final = (
     JOURNEY_DURATION,
     JOURNEY_LAST_RUN,
     JOURNEY_APDEX,
+    JOURNEY_EXPERIENCE,
     JOURNEY_RETRIES,
     JOURNEY_SKIPPED,
     STEP_UP,
@@ -163,6 +178,7 @@ JOURNEY_FAMILIES: Final = (
     STEP_FAILURES,
     STEP_FAILURE_INFO,
     STEP_STATUS,
+    STEP_TLS_EXPIRY,
 )
 CHANNEL_OPEN: Final = Family(
     "carewatch_channel_open",
@@ -187,6 +203,13 @@ SCHEDULER_JOURNEYS: Final = "carewatch_scheduler_journeys"
 CONFIG_RELOAD_SUCCESSFUL: Final = "carewatch_config_last_reload_successful"
 CONFIG_RELOAD_TIMESTAMP: Final = "carewatch_config_last_reload_success_timestamp_seconds"
 BUILD_INFO: Final = "carewatch_build_info"
+CALLBACK_EVENTS: Final = Family(
+    "carewatch_callback_events_total",
+    "counter",
+    ("callback", "result"),
+    "Inbound callback events by result: matched (a waiting run took it), unmatched (no run "
+    "took it before it expired), rejected (bad signature or token, or too large).",
+)
 LATENESS_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 #: Journey-duration buckets suited to mobile journeys; each journey adds its own thresholds.

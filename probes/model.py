@@ -18,14 +18,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final
+from typing import Annotated, Final, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints, model_validator
 
 from probes._types import (
     Frozen,
     Scalar,
 )
+from probes.experience import NetworkProfile
 from probes.hours import OpeningHours
 from probes.steps import (
     Step,
@@ -72,6 +73,55 @@ class Device(Frozen):
     headers: Mapping[str, str] = Field(default_factory=dict)
 
 
+class Signature(Frozen):
+    """An HMAC of the raw body, sent in a header: how SMS and push providers sign webhooks.
+
+    Example: ``{header: X-Democare-Signature, secret: "${env:SMS_WEBHOOK_SECRET}",
+    prefix: "sha256="}`` accepts ``X-Democare-Signature: sha256=<hex HMAC-SHA256 of the body>``.
+    """
+
+    header: Annotated[str, StringConstraints(min_length=1)]
+    secret: Annotated[str, StringConstraints(min_length=1)]
+    algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
+    prefix: str = ""  # written before the digest, such as "sha256="
+    encoding: Literal["hex", "base64"] = "hex"
+
+
+class Token(Frozen):
+    """A shared secret the provider sends in a header or a query parameter."""
+
+    header: str | None = None
+    query: str | None = None
+    value: Annotated[str, StringConstraints(min_length=1)]
+
+    @model_validator(mode="after")
+    def _one_place(self) -> Token:
+        if (self.header is None) == (self.query is None):
+            raise ValueError("expected exactly one of header, query")
+        return self
+
+
+class Callback(Frozen):
+    """How the receiver on ``/callbacks/<name>`` tells a genuine inbound event: exactly one of
+    ``signature``, ``token``, or ``unsigned: true`` (accept anything: only for a receiver that
+    nobody else can reach, since it faces whoever can reach the agent)."""
+
+    signature: Signature | None = None
+    token: Token | None = None
+    unsigned: bool = False
+
+    @model_validator(mode="after")
+    def _one_check(self) -> Callback:
+        given = [k for k in ("signature", "token") if getattr(self, k) is not None]
+        given += ["unsigned: true"] if self.unsigned else []
+        if len(given) != 1:
+            raise ValueError(
+                "expected exactly one of signature, token or unsigned: true; "
+                f"got {', '.join(given) or 'none'}"
+            )
+        return self
+
+
 @dataclass(frozen=True, slots=True)
 class Slo:
     """A journey's objectives: availability in %, and the % of runs under a latency threshold."""
@@ -108,6 +158,7 @@ class Journey:
     finally_steps: tuple[Step, ...] = ()
     locations: tuple[str, ...] | None = None  # None: every location runs it
     hours: OpeningHours | None = None  # its channel's opening hours; None: always open
+    networks: Mapping[str, NetworkProfile] = field(default_factory=dict)  # experience estimates
 
     def runs_at(self, location: str) -> bool:
         """Whether an agent at ``location`` runs this journey."""
@@ -154,6 +205,7 @@ class Config:
     devices: Mapping[str, Device]
     channels: tuple[Channel, ...]
     locations: Mapping[str, Location | None] = field(default_factory=dict)
+    callbacks: Mapping[str, Callback] = field(default_factory=dict)
     journeys: tuple[Journey, ...] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from probes.experience import StepTraffic
+
 
 class Reason(StrEnum):
     """Why a step failed. A closed set: alerts, dashboards and metric labels rely on it."""
@@ -24,6 +26,7 @@ class Reason(StrEnum):
     ASSERTION = "assertion"  # a header, body or JSON-path expectation failed
     CAPTURE = "capture"  # a value to capture for later steps was not in the response
     PROTOCOL = "protocol"  # a malformed or oversized response, a bad URL, too many redirects
+    CALLBACK_TIMEOUT = "callback_timeout"  # no matching inbound callback came within its time
     INTERNAL = "internal"  # a bug in carewatch itself; the message says what
 
 
@@ -66,6 +69,7 @@ class StepResult:
     status: int | None = None
     cleanup: bool = False  # it was a ``finally`` step
     cert_expiry: float | None = None  # Unix time the peer's TLS certificate expires
+    traffic: StepTraffic | None = None  # what the step cost in network terms, if measured
 
     @property
     def ok(self) -> bool:

@@ -1,8 +1,9 @@
 """The exporter as a service: schedules the journeys and serves what they found.
 
-Endpoints: ``/metrics``, ``/-/healthy``, ``/-/ready``, ``POST /-/reload`` and
-``/probe?journey=NAME`` (run one journey now and return every step as JSON). ``exporter.py`` is
-the command line around it; tests build it in-process:
+Endpoints: ``/metrics``, ``/-/healthy``, ``/-/ready``, ``POST /-/reload``,
+``/probe?journey=NAME`` (run one journey now and return every step as JSON) and
+``POST /callbacks/<name>`` (inbound events for await steps, see ``probes._receiver``).
+``exporter.py`` is the command line around it; tests build it in-process:
 
 >>> service = Service("checks.yaml", location="paris")   # doctest: +SKIP
 >>> await service.start()                                # doctest: +SKIP
@@ -32,6 +33,8 @@ from prometheus_client import (
 )
 
 from probes import metrics as m
+from probes._receiver import CallbackCollector, Receiver
+from probes.callbacks import CallbackHub
 from probes.config import load_config
 from probes.engine import Engine
 from probes.errors import ConfigError, Problem
@@ -60,6 +63,7 @@ class Service:
         *,
         location: str | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        callbacks: CallbackHub | None = None,
     ) -> None:
         self.config_path = str(config_path)
         self._location_arg = location
@@ -72,6 +76,14 @@ class Service:
         process_collector.ProcessCollector(registry=self.registry)
         platform_collector.PlatformCollector(registry=self.registry)
         gc_collector.GCCollector(registry=self.registry)
+        # One hub for the agent's life: runs waiting across a reload keep waiting.
+        self.callbacks = CallbackHub() if callbacks is None else callbacks
+        self._receiver = Receiver(
+            self.callbacks, lambda: self.config.callbacks if self.config else {}
+        )
+        self.registry.register(
+            CallbackCollector(self.callbacks, lambda: self.config.callbacks if self.config else ())
+        )
         self._lateness = Histogram(
             m.SCHEDULER_LATENESS,
             "Delay from a run's scheduled time to its start (timer lag and waiting for a slot).",
@@ -148,6 +160,7 @@ class Service:
                 config.variables,
                 location=location,
                 coordinates=config.locations.get(location),
+                callbacks=self.callbacks,
             )
             self.exposition.configure(config, location=location)
             self.scheduler.schedule(j for j in config.journeys if j.runs_at(location))
@@ -198,6 +211,7 @@ class Service:
         app.router.add_get("/-/ready", self._ready)
         app.router.add_post("/-/reload", self._reload)
         app.router.add_get("/probe", self._probe)
+        app.router.add_post("/callbacks/{name}", self._receiver.handle)
         return app
 
     async def _metrics(self, _: web.Request) -> web.Response:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Final, Literal, TypeAlias, Union
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
 
+from probes._address import check_address
 from probes._types import Frozen, JsonPath, Name, Regex, Scalar, Seconds, VariableName
 
 # --- expectations -----------------------------------------------------------------------------
@@ -334,10 +335,16 @@ class AwaitStep(Frozen):
 
 
 class TextExpect(Frozen):
-    """What received text must contain or match."""
+    """What received text must contain or match (both, when both are given)."""
 
     contains: str | None = None
     regex: Regex | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> TextExpect:
+        if self.contains is None and self.regex is None:
+            raise ValueError("expected contains, regex or both")
+        return self
 
 
 class TcpSpec(Frozen):
@@ -349,6 +356,11 @@ class TcpSpec(Frozen):
     send: str | None = None
     expect: TextExpect | None = None
 
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        return check_address(value)
+
 
 class TcpStep(Frozen):
     """A raw TCP (or TLS) exchange: a SIP or IVR port, a legacy care gateway."""
@@ -357,6 +369,15 @@ class TcpStep(Frozen):
     tcp: TcpSpec
     timeout: Seconds | None = None
     capture: Mapping[VariableName, Capture] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _captures_read_text(self) -> TcpStep:
+        if self.capture and self.tcp.expect is None:
+            raise ValueError("capture needs tcp.expect: the text to read before capturing")
+        for name, capture in self.capture.items():
+            if capture.regex is None:
+                raise ValueError(f"capture {name}: a TCP step captures with regex only")
+        return self
 
 
 RecordType: TypeAlias = Literal["A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT", "CAA"]
@@ -369,6 +390,18 @@ class DnsExpect(Frozen):
     rcode: Rcode = "NOERROR"
     answers: Matcher | None = None
 
+    @field_validator("answers")
+    @classmethod
+    def _text_operators(cls, value: Matcher | None) -> Matcher | None:
+        numeric = (
+            [op for op, _ in value.operators() if op in ("lt", "le", "gt", "ge")] if value else []
+        )
+        if numeric:
+            raise ValueError(
+                f"answers are text: expected equals, contains, regex or exists; got {numeric[0]}"
+            )
+        return value
+
 
 class DnsSpec(Frozen):
     """Resolve ``name`` as ``type``, from ``server`` (``host[:port]``) or the system resolver."""
@@ -378,6 +411,11 @@ class DnsSpec(Frozen):
     server: str | None = None
     protocol: Literal["udp", "tcp"] = "udp"
     expect: DnsExpect = Field(default_factory=DnsExpect)
+
+    @field_validator("server")
+    @classmethod
+    def _server(cls, value: str | None) -> str | None:
+        return check_address(value, default_port=53) if value is not None else None
 
 
 class DnsStep(Frozen):
@@ -401,6 +439,11 @@ class SmtpSpec(Frozen):
     subject: str
     body: str = ""
     headers: Mapping[str, str] = Field(default_factory=dict)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        return check_address(value, default_port=25)  # the real default depends on security
 
     @model_validator(mode="after")
     def _credentials(self) -> SmtpSpec:
@@ -448,10 +491,19 @@ def step_kind(value: object) -> str | None:
 #: Every step kind the engines can run. A kind joins this union together with its runner
 #: (``probes.engine.RUNNERS``), its tests and its README example, never before.
 Step: TypeAlias = Annotated[
-    Union[Annotated[HttpStep, Tag("HTTP step")]],  # noqa: UP007 (more kinds join here)
+    Union[  # noqa: UP007 (more kinds join here)
+        Annotated[HttpStep, Tag("HTTP step")],
+        Annotated[WebSocketStep, Tag("WebSocket step")],
+        Annotated[AwaitStep, Tag("await step")],
+        Annotated[TcpStep, Tag("TCP step")],
+        Annotated[DnsStep, Tag("DNS step")],
+        Annotated[SmtpStep, Tag("SMTP step")],
+    ],
     Discriminator(
         step_kind,
         custom_error_type="step_kind",
-        custom_error_message="expected a step with one of: url (HTTP)",
+        custom_error_message=(
+            "expected a step with one of: url (HTTP), websocket, await, tcp, dns, smtp"
+        ),
     ),
 ]

@@ -53,8 +53,20 @@ def _used_keys(value: Any) -> set[str]:
 
 def test_the_complete_example_validates_and_uses_every_key() -> None:
     text = _block("### A complete example", "yaml")
-    config = parse_config(text, file="README.md", environ={"CARE_PROBE_PASSWORD": "x"})
-    assert [j.id for j in config.journeys] == ["app/open-ticket"]
+    secrets = (
+        "CARE_PROBE_PASSWORD",
+        "SMS_WEBHOOK_SECRET",
+        "PUSH_CALLBACK_TOKEN",
+        "EMAIL_CALLBACK_TOKEN",
+    )
+    config = parse_config(text, file="README.md", environ=dict.fromkeys(secrets, "x"))
+    assert [j.id for j in config.journeys] == [
+        "app/open-ticket",
+        "chat/ask-bot",
+        "sms/reply-by-sms",
+        "voice/ivr-reachable",
+        "email/reply-by-email",
+    ]
     schema = _schema_keys(ConfigDoc, set()) - {"variables", "devices"}  # their keys are names
     data = yaml.safe_load(text)
     used = _used_keys(data)
@@ -73,6 +85,7 @@ def test_the_metric_table_is_the_contract() -> None:
         metrics.CONFIG_RELOAD_TIMESTAMP,
         metrics.BUILD_INFO,
         metrics.CHANNEL_OPEN.name,
+        metrics.CALLBACK_EVENTS.name,
     }
     assert table == contract
 

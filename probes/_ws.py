@@ -1,0 +1,247 @@
+"""WebSocket steps (chat) on aiohttp: connect, hold a conversation, time the first reply.
+
+A real chat sends typing indicators, greetings and read receipts around the answer a customer
+waits for, so a ``receive`` skips messages that do not match until one does or its ``within``
+passes. The phases are ``connect`` (the handshake), ``first_reply`` (the first ``send`` to the
+first matching message after it) and ``wait`` (the rest of the conversation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from collections.abc import Mapping
+from typing import Final
+
+import aiohttp
+
+from probes._connector import watching_tls
+from probes._paths import find_all
+from probes._runner import StepContext
+from probes.durations import format_duration
+from probes.expect import Response, describe, json_problem, take
+from probes.interpret import render_headers
+from probes.results import Failure, Phase, Reason
+from probes.steps import Capture, Receive, Send, WebSocketStep
+from probes.templating import render, render_str
+
+PHASES: Final = (Phase.CONNECT, Phase.FIRST_REPLY, Phase.WAIT)
+SWITCHING_PROTOCOLS: Final = 101
+#: How long a passed conversation waits for the server to answer its close frame before it
+#: drops the connection: politeness, bounded, and outside the step's phases.
+CLOSE_WAIT: Final = 0.25
+#: Skipped messages named in a timeout's message, and how much of each.
+_SHOWN_SKIPPED: Final = 5
+_SHOWN_CHARS: Final = 24
+_NOT_JSON: Final = object()
+_DATA: Final = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
+
+
+async def run_websocket(step: WebSocketStep, ctx: StepContext) -> Failure | None:
+    """Open ``step``'s WebSocket, hold its conversation line by line, then close it."""
+    ctx.timer.spent = dict.fromkeys(PHASES, 0.0)
+    ctx.timer.enter(Phase.CONNECT)
+    url = render_str(step.websocket, ctx.scope)
+    ctx.target = url
+    # The TLS handshake stays inside ``connect`` here; the certificate's expiry is still read.
+    with watching_tls(None) as tls:
+        try:
+            ws = await ctx.session.ws_connect(
+                url,
+                headers=render_headers(step.headers, ctx.scope, ctx.journey.device),
+                protocols=step.subprotocols,
+                ssl=ctx.tls.context(step.tls) if step.tls is not None else True,
+                server_hostname=step.tls.server_name if step.tls is not None else None,
+                max_msg_size=ctx.max_body_bytes,
+                autoping=True,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=None),  # see _close
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            ctx.status = exc.status
+            if exc.status != SWITCHING_PROTOCOLS:
+                return Failure(Reason.HTTP_STATUS, f"WebSocket upgrade refused: {exc.status}")
+            return Failure(Reason.PROTOCOL, f"WebSocket handshake failed: {exc.message}")
+        finally:
+            ctx.cert_expiry = tls.cert_expiry
+    ctx.status = SWITCHING_PROTOCOLS
+    ctx.timer.enter(Phase.WAIT)
+    try:
+        if step.subprotocols and ws.protocol is None:
+            offered = ", ".join(step.subprotocols)
+            failure: Failure | None = Failure(
+                Reason.PROTOCOL, f"the server agreed to none of the subprotocols {offered}"
+            )
+        else:
+            failure = await _Conversation(ws, ctx).hold(step)
+    except BaseException:  # the step's time is up, or the chat broke: do not wait for a goodbye
+        await _close(ws, wait=0)
+        raise
+    ctx.timer.enter(None)  # the conversation is judged; closing it is not the customer's time
+    await _close(ws, wait=CLOSE_WAIT if failure is None else 0)
+    return failure
+
+
+async def _close(ws: aiohttp.ClientWebSocketResponse, *, wait: float) -> None:
+    """Send a close frame and wait at most ``wait`` for the server's; then drop the connection."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(wait):
+            await ws.close()
+
+
+class _Conversation:
+    """One conversation's state: messages seen so far, and whether the first reply came."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, ctx: StepContext) -> None:
+        self.ws = ws
+        self.ctx = ctx
+        self.received = 0
+        self.first_reply: bool | None = None  # None until the first send, then True once seen
+
+    async def hold(self, step: WebSocketStep) -> Failure | None:
+        for line in step.conversation:
+            if line.send is not None:
+                await self._send(line.send)
+                continue
+            assert line.receive is not None  # the model holds one of send, receive
+            failure = await self._receive(line.receive, line.capture)
+            if failure is not None:
+                return failure
+        return None
+
+    async def _send(self, send: Send) -> None:
+        if self.first_reply is None:
+            self.ctx.timer.enter(Phase.FIRST_REPLY)
+            self.first_reply = False
+        scope = self.ctx.scope
+        if send.text is not None:
+            await self.ws.send_str(render_str(send.text, scope))
+        else:
+            await self.ws.send_str(json.dumps(render(send.json_, scope)))
+
+    async def _receive(self, receive: Receive, captures: Mapping[str, Capture]) -> Failure | None:
+        scope = self.ctx.scope
+        contains = render_str(receive.contains, scope) if receive.contains is not None else None
+        written = render_str(receive.regex, scope) if receive.regex is not None else None
+        try:
+            pattern = re.compile(written) if written is not None else None
+        except re.error as exc:  # a templated value made it invalid
+            return Failure(
+                Reason.ASSERTION, f"/{written}/ is not a valid regular expression ({exc})"
+            )
+        shown: list[str] = []  # the first few skipped messages, for the message
+        skipped = 0
+        deadline = asyncio.get_running_loop().time() + receive.within
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await self.ws.receive()
+            except TimeoutError:
+                wanted = _wanted(receive, contains, written, scope)
+                within = format_duration(receive.within)
+                return Failure(
+                    Reason.TIMEOUT, f"no message {wanted} within {within}{_skips(skipped, shown)}"
+                )
+            if message.type not in _DATA:
+                return self._ended(message)
+            self.received += 1
+            data = message.data
+            body = data.encode() if isinstance(data, str) else bytes(data)
+            text = body.decode("utf-8", errors="replace")
+            document = _parse(body) if receive.json_ else _NOT_JSON
+            if _matches(receive, text, document, contains, pattern, scope):
+                break
+            skipped += 1
+            if len(shown) < _SHOWN_SKIPPED:
+                shown.append(_summary(receive, document, text, scope))
+        if self.first_reply is False:
+            self.ctx.timer.enter(Phase.WAIT)
+            self.first_reply = True
+        duration = time.perf_counter() - self.ctx.timer.start
+        values, failure = take(
+            captures, Response(status=SWITCHING_PROTOCOLS, headers={}, body=body, duration=duration)
+        )
+        scope.update(values)
+        return failure
+
+    def _ended(self, message: aiohttp.WSMessage) -> Failure:
+        """The failure for a message that ends the conversation: a close, or a broken frame."""
+        if message.type is aiohttp.WSMsgType.ERROR:
+            error = message.data
+            too_big = aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+            if isinstance(error, aiohttp.WebSocketError) and error.code == too_big:
+                limit = self.ctx.max_body_bytes
+                return Failure(Reason.PROTOCOL, f"chat message larger than {limit} bytes")
+            return Failure(Reason.PROTOCOL, f"broken chat message: {error}")
+        count = f"{self.received} message{'' if self.received == 1 else 's'}"
+        code = self.ws.close_code
+        normal = code in (None, aiohttp.WSCloseCode.OK)
+        return Failure(
+            Reason.CONNECT,
+            f"the server closed the chat after {count}" + ("" if normal else f" (code {code})"),
+        )
+
+
+def _matches(
+    receive: Receive,
+    text: str,
+    document: object,
+    contains: str | None,
+    pattern: re.Pattern[str] | None,
+    scope: Mapping[str, object],
+) -> bool:
+    if contains is not None and contains not in text:
+        return False
+    if pattern is not None and not pattern.search(text):
+        return False
+    if not receive.json_:
+        return True
+    # A message that is not JSON meets no JSON-path assertion, not even ``exists: false``.
+    return document is not _NOT_JSON and all(
+        json_problem(a, document, scope) is None for a in receive.json_
+    )
+
+
+def _parse(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+
+
+def _wanted(
+    receive: Receive, contains: str | None, regex: str | None, scope: Mapping[str, object]
+) -> str:
+    """``matching $.type == 'bot_reply' and text contains 'roaming'``, or ``at all``."""
+    conditions = [describe(a, scope) for a in receive.json_]
+    if contains is not None:
+        conditions.append(f"text contains {_cut(contains)!r}")
+    if regex is not None:
+        conditions.append(f"text ~ /{_cut(regex)}/")
+    return f"matching {' and '.join(conditions)}" if conditions else "at all"
+
+
+def _summary(receive: Receive, document: object, text: str, scope: Mapping[str, object]) -> str:
+    """A skipped message in a few characters: the value its first JSON path selects (``typing``)
+    when that is one plain value, else the start of its text."""
+    if document is not _NOT_JSON and receive.json_:
+        try:
+            found = find_all(render_str(receive.json_[0].path, scope), document)
+        except ValueError:
+            found = []
+        if len(found) == 1 and isinstance(found[0], str | int | float | bool):
+            return _cut(str(found[0]))
+    return repr(_cut(" ".join(text.split())))
+
+
+def _skips(skipped: int, shown: list[str]) -> str:
+    if not skipped:
+        return " (none came)"
+    more = ", …" if skipped > len(shown) else ""
+    return f" (skipped {skipped}: {', '.join(shown)}{more})"
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "…"

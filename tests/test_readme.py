@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from probes import metrics
 from probes._schema import ConfigDoc
 from probes.config import parse_config
+from probes.model import ChannelKind
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -99,3 +100,13 @@ def test_the_validation_sample_is_real_output() -> None:
     )
     assert done.returncode == 2 == int(shown[-1])
     assert (done.stdout + done.stderr).splitlines() == shown[1:-2]
+
+
+def test_there_is_a_valid_example_for_every_channel_kind() -> None:
+    text = _block("### Examples by channel", "yaml")
+    env = {
+        k: "x"
+        for k in ("SMS_SECRET", "PUSH_TOKEN", "EMAIL_TOKEN", "PROBE_PASSWORD", "SMTP_PASSWORD")
+    }
+    config = parse_config(text, file="README.md", environ=env)
+    assert {c.kind for c in config.channels} == set(ChannelKind)

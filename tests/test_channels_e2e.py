@@ -98,6 +98,22 @@ channels:
         steps:
           - {{name: request, method: POST, url: "${{base}}/voice/v1/callbacks",
               json: {{msisdn: "+33600000001"}}, expect: {{status: 201}}}}
+  - name: help
+    kind: self_service
+    team: digital
+    journeys:
+      - name: search
+        steps:
+          - {{name: search, url: "${{base}}/help/v1/search?q=roaming",
+              expect: {{json: [{{path: $.total, gt: 0}}]}}}}
+  - name: agent
+    kind: agent
+    team: contact-center
+    journeys:
+      - name: context
+        steps:
+          - {{name: context, url: "${{base}}/agent/v1/customers/C-10001/context",
+              headers: {{X-Agent-Key: demo-agent-key}}}}
   - name: video
     kind: video
     team: contact-center
@@ -107,7 +123,7 @@ channels:
           - {{name: create, method: POST, url: "${{base}}/video/v1/sessions", json: {{}},
               expect: {{status: 201}}}}
 """
-JOURNEYS = ("reply", "receipt", "ack", "bot", "callback", "session")
+JOURNEYS = ("reply", "receipt", "ack", "bot", "callback", "session", "search", "context")
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +202,8 @@ def test_every_channel_is_up_with_its_delivery_latency(stack: dict[str, Any]) ->
         ("chat", {"mode": "error", "status": 503}, "bot", "talk", "http_status"),
         ("voice", {"mode": "error"}, "callback", "request", "http_status"),
         ("video", {"mode": "down"}, "session", "create", "connect"),
+        ("self_service", {"mode": "garbage"}, "search", "search", "assertion"),
+        ("agent", {"mode": "slow", "delay_ms": 3000}, "context", "context", "timeout"),
     ],
 )
 def test_a_fault_in_any_channel_names_step_and_reason(

@@ -5,7 +5,9 @@ both engines and every generator can use it:
 
 * ``load_config`` / ``parse_config`` turn checks.yaml into a ``Config`` (or raise ``ConfigError``
   listing every located ``Problem``).
-* ``Config`` > ``Channel`` > ``Journey`` > ``HttpStep`` (with ``Expect``, ``Capture``): the model.
+* ``Config`` > ``Channel`` > ``Journey`` > ``Step``: the model. A step is an ``HttpStep`` (with
+  ``Expect``, ``Capture``), a ``WebSocketStep``, an ``AwaitStep``, a ``TcpStep``, a ``DnsStep`` or
+  an ``SmtpStep``.
 * ``RunResult`` > ``Attempt`` > ``StepResult``, with ``Reason`` and ``Phase``: what a run found.
 
 The asyncio engine lives in ``probes.engine`` and the scheduler in ``probes.scheduler``; import
@@ -18,10 +20,22 @@ from probes.config import load_config, parse_config
 from probes.errors import CarewatchError, ConfigError, MissingVariable, Problem
 from probes.model import Channel, ChannelKind, Config, Defaults, Device, Journey, Slo
 from probes.results import Attempt, Outcome, Phase, Reason, RunResult, StepResult
-from probes.steps import Capture, Expect, HttpStep, Step
+from probes.steps import (
+    AwaitStep,
+    Capture,
+    DnsStep,
+    Expect,
+    HttpStep,
+    SmtpStep,
+    Step,
+    TcpStep,
+    Tls,
+    WebSocketStep,
+)
 
 __all__ = [
     "Attempt",
+    "AwaitStep",
     "Capture",
     "CarewatchError",
     "Channel",
@@ -30,6 +44,7 @@ __all__ = [
     "ConfigError",
     "Defaults",
     "Device",
+    "DnsStep",
     "Expect",
     "HttpStep",
     "Journey",
@@ -40,8 +55,12 @@ __all__ = [
     "Reason",
     "RunResult",
     "Slo",
+    "SmtpStep",
     "Step",
     "StepResult",
+    "TcpStep",
+    "Tls",
+    "WebSocketStep",
     "load_config",
     "parse_config",
 ]

@@ -16,6 +16,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from probes.results import Outcome, RunResult, StepResult
+
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).parent.parent
 
@@ -59,3 +61,12 @@ async def serve(
         app.router.add_route("*", "/" + path.replace("__", "/"), handler)
     server = await aiohttp_server(app)
     return str(server.make_url("")).rstrip("/")
+
+
+def failed(result: RunResult) -> StepResult:
+    """The step the run's final attempt blames; the run must have failed."""
+    assert not result.ok
+    step = result.final.failed_step
+    assert step is not None
+    assert step.outcome is Outcome.FAILED
+    return step

@@ -25,8 +25,8 @@ from probes import _dns
 from probes.config import parse_config
 from probes.engine import Engine
 from probes.errors import ConfigError
-from probes.results import Outcome, Phase, Reason, RunResult, StepResult
-from tests.conftest import free_port
+from probes.results import Phase, Reason, RunResult
+from tests.conftest import failed, free_port
 
 #: name -> type -> records, as zone files write them.
 ZONE: Final = {
@@ -170,14 +170,6 @@ def load(steps: list[dict[str, Any]]) -> Any:
 async def run(*steps: dict[str, Any]) -> RunResult:
     config = load(list(steps))
     return await Engine(config.variables, location="test").run(config.journeys[0])
-
-
-def failed(result: RunResult) -> StepResult:
-    assert not result.ok
-    step = result.final.failed_step
-    assert step is not None
-    assert step.outcome is Outcome.FAILED
-    return step
 
 
 def query(ns: NameServer | None, name: str, **fields: Any) -> dict[str, Any]:

@@ -23,8 +23,8 @@ from multidict import MultiDict
 from probes.config import parse_config
 from probes.engine import MAX_BODY_BYTES, Engine
 from probes.model import Config
-from probes.results import Outcome, Phase, Reason, RunResult, StepResult
-from tests.conftest import ServerFactory, free_port, serve
+from probes.results import Outcome, Phase, Reason, RunResult
+from tests.conftest import ServerFactory, failed, free_port, serve
 
 USER_AGENT: Final = "CareApp/5.2.0 (Android 14; Pixel 8)"
 USERNAME: Final = "demo@carewatch.example"
@@ -70,15 +70,6 @@ def one_step(url: str, **fields: Any) -> str:
     """A journey called ``j`` with one step ``s`` getting ``url``; ``fields`` join the step."""
     step = {"name": "s", "url": url, **fields}
     return f"- name: j\n  steps:\n    - {json.dumps(step)}\n"
-
-
-def failed(result: RunResult) -> StepResult:
-    """The step the run's final attempt blames; the run must have failed."""
-    assert not result.ok
-    step = result.final.failed_step
-    assert step is not None
-    assert step.outcome is Outcome.FAILED
-    return step
 
 
 def assert_sane(phases: object) -> None:

@@ -24,8 +24,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from probes.config import parse_config
 from probes.engine import Engine
 from probes.errors import ConfigError
-from probes.results import Outcome, Phase, Reason, RunResult, StepResult
-from tests.conftest import free_port
+from probes.results import Phase, Reason, RunResult
+from tests.conftest import failed, free_port
 
 USERNAME: Final = "probe@care.test"
 PASSWORD: Final = "s3cret"
@@ -154,14 +154,6 @@ def load(steps: list[dict[str, Any]]) -> Any:
 async def run(*steps: dict[str, Any]) -> RunResult:
     config = load(list(steps))
     return await Engine(config.variables, location="test").run(config.journeys[0])
-
-
-def failed(result: RunResult) -> StepResult:
-    assert not result.ok
-    step = result.final.failed_step
-    assert step is not None
-    assert step.outcome is Outcome.FAILED
-    return step
 
 
 def send(port: int, **fields: Any) -> dict[str, Any]:

@@ -18,8 +18,8 @@ import trustme
 from probes.config import parse_config
 from probes.engine import MAX_BODY_BYTES, Engine
 from probes.errors import ConfigError
-from probes.results import Outcome, Phase, Reason, RunResult, StepResult
-from tests.conftest import free_port
+from probes.results import Outcome, Phase, Reason, RunResult
+from tests.conftest import failed, free_port
 
 #: How long a test server waits for the probe before giving up on it.
 STALL_LIMIT: Final = 5.0
@@ -60,14 +60,6 @@ async def run(
     config = load(steps, cleanup=cleanup, **defaults)
     engine = Engine(config.variables, location="test", max_body_bytes=max_body_bytes)
     return await engine.run(config.journeys[0])
-
-
-def failed(result: RunResult) -> StepResult:
-    assert not result.ok
-    step = result.final.failed_step
-    assert step is not None
-    assert step.outcome is Outcome.FAILED
-    return step
 
 
 def options(address: str, **fields: Any) -> dict[str, Any]:

@@ -27,8 +27,8 @@ from probes.engine import Engine
 from probes.exposition import Exposition
 from probes.metrics import STEP_TLS_EXPIRY
 from probes.model import Config
-from probes.results import Outcome, Phase, Reason, RunResult, StepResult
-from tests.conftest import ServerFactory
+from probes.results import Phase, Reason, RunResult, StepResult
+from tests.conftest import ServerFactory, failed
 
 DEFAULTS: Final = {"interval": "60s", "timeout": "5s", "retries": 0}
 #: How long the slow proxy holds the server's first TLS bytes back.
@@ -119,13 +119,6 @@ async def run(url: str, **fields: Any) -> RunResult:
 def passed(result: RunResult) -> StepResult:
     assert result.ok, result.final.failed_step
     return result.final.steps[0]
-
-
-def failed(result: RunResult) -> StepResult:
-    step = result.final.failed_step
-    assert step is not None
-    assert step.outcome is Outcome.FAILED
-    return step
 
 
 # --- a valid certificate --------------------------------------------------------------------------

@@ -19,9 +19,9 @@ from probes.config import parse_config
 from probes.engine import MAX_BODY_BYTES, Engine
 from probes.errors import ConfigError, MissingVariable
 from probes.interpret import require
-from probes.results import Outcome, Phase, Reason, RunResult, StepResult
+from probes.results import Phase, Reason, RunResult
 from probes.steps import WebSocketStep
-from tests.conftest import ServerFactory, serve
+from tests.conftest import ServerFactory, failed, serve
 
 USER_AGENT: Final = "CareApp/5.2.0 (Android 14; Pixel 8)"
 SUBPROTOCOL: Final = "carechat.v1"
@@ -51,14 +51,6 @@ async def run(journey: str, *, max_body_bytes: int = MAX_BODY_BYTES, **variables
     config = parse_config(text, environ={})
     engine = Engine(config.variables, location="test", max_body_bytes=max_body_bytes)
     return await engine.run(config.journeys[0])
-
-
-def failed(result: RunResult) -> StepResult:
-    assert not result.ok
-    step = result.final.failed_step
-    assert step is not None
-    assert step.outcome is Outcome.FAILED
-    return step
 
 
 async def chat_server(

@@ -16,6 +16,7 @@ from probes.experience import PROFILES, NetworkProfile
 from probes.hours import OpeningHours
 from probes.model import MAX_RETRIES, Callback, ChannelKind, Device, Location
 from probes.steps import Step
+from probes.thresholds import JourneyLoadTest, LoadTest
 
 DEFAULT_INTERVAL: Final = 60.0
 DEFAULT_TIMEOUT: Final = 10.0
@@ -59,6 +60,7 @@ class JourneyDoc(Frozen):
     apdex_t: Seconds | None = None
     locations: tuple[Name, ...] | None = None
     networks: tuple[Name, ...] | None = None
+    loadtest: JourneyLoadTest | None = None
     steps: Annotated[tuple[Step, ...], Field(min_length=1)]
     finally_: tuple[Step, ...] = Field(default=(), alias="finally")
 
@@ -79,4 +81,5 @@ class ConfigDoc(Frozen):
     locations: Mapping[Name, Location | None] = Field(default_factory=dict)
     networks: Mapping[Name, NetworkProfile] = Field(default_factory=dict)
     callbacks: Mapping[Name, Callback] = Field(default_factory=dict)
+    loadtest: LoadTest | None = None
     channels: Annotated[tuple[ChannelDoc, ...], Field(min_length=1)]

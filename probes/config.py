@@ -572,6 +572,7 @@ def _resolve(doc: ConfigDoc, file: str) -> Config:
         devices=dict(doc.devices),
         channels=channels,
         locations=dict(doc.locations),
+        loadtest=doc.loadtest,
         # Secrets from the environment come in escaped ($${): the receiver needs them as sent.
         callbacks={
             name: Callback.model_validate(templating.render(callback.model_dump(), {}))
@@ -608,6 +609,7 @@ def _journey(j: JourneyDoc, channel: str, d: Defaults, doc: ConfigDoc) -> Journe
         steps=steps,
         finally_steps=j.finally_,
         locations=j.locations,
+        loadtest=j.loadtest,
         networks={
             name: doc.networks.get(name) or PROFILES[name]
             for name in (j.networks if j.networks is not None else doc.defaults.networks)

@@ -31,6 +31,7 @@ from probes.hours import OpeningHours
 from probes.steps import (
     Step,
 )
+from probes.thresholds import JourneyLoadTest, LoadTest
 
 MAX_RETRIES: Final = 10
 MIN_INTERVAL_SECONDS: Final = 1.0
@@ -159,6 +160,7 @@ class Journey:
     locations: tuple[str, ...] | None = None  # None: every location runs it
     hours: OpeningHours | None = None  # its channel's opening hours; None: always open
     networks: Mapping[str, NetworkProfile] = field(default_factory=dict)  # experience estimates
+    loadtest: JourneyLoadTest | None = None  # how it takes part in load tests
 
     def runs_at(self, location: str) -> bool:
         """Whether an agent at ``location`` runs this journey."""
@@ -206,6 +208,7 @@ class Config:
     channels: tuple[Channel, ...]
     locations: Mapping[str, Location | None] = field(default_factory=dict)
     callbacks: Mapping[str, Callback] = field(default_factory=dict)
+    loadtest: LoadTest | None = None  # the load-test section, for loadtests/
     journeys: tuple[Journey, ...] = field(init=False)
 
     def __post_init__(self) -> None:

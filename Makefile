@@ -7,12 +7,15 @@ STAMP := $(VENV)/.installed
 DEMO_LISTEN ?= 127.0.0.1:8900
 EXPORTER_LISTEN ?= 127.0.0.1:9640
 DEMO_SMTP ?= 127.0.0.1:8925
+LOADTEST_LISTEN ?= 127.0.0.1:8901
+# A democare fault for the load test, as JSON: LOADTEST_FAULT='{"channel": "app", "mode": "slow"}'
+LOADTEST_FAULT ?=
 # Debian packages the tests drive for real (prometheus ships promtool too).
 # openssl makes democare's demo SMTP certificate.
 APT_PACKAGES := prometheus openssl
 APT_COMMANDS := prometheus promtool openssl
 
-.PHONY: demo demo-stop test lint check bench system-deps venv clean
+.PHONY: demo demo-stop test lint check bench loadtest system-deps venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +59,10 @@ test: system-deps $(STAMP) lint
 ## bench: performance figures against anchors measured in the same run (see README, Performance)
 bench: $(STAMP)
 	$(PY) -m bench.scrape --journeys 5000
+
+## loadtest: 20 users, 30 s, against a fresh democare; Locust exits 99 if a threshold broke
+loadtest: $(STAMP)
+	$(PY) -m loadtests.demo --listen $(LOADTEST_LISTEN) $(if $(LOADTEST_FAULT),--fault '$(LOADTEST_FAULT)')
 
 clean: demo-stop
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

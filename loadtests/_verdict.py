@@ -6,7 +6,8 @@
 * ``--thresholds-json PATH``: the JSON verdict.
 
 When Locust quits, the master (or a local runner; never a worker) reads each journey's
-``JOURNEY`` entry and the aggregated total, checks the thresholds (a journey's own, else those
+``JOURNEY`` entry and the total of every step (``steps (all)``: Locust's Aggregated row without
+the ``JOURNEY`` entries, see ``steps_total``), checks the thresholds (a journey's own, else those
 its SLO implies; the global ones of the top-level ``loadtest:`` section against the total), writes
 the files asked for, and sets the exit code: 0 when every threshold held, 99 when one broke
 (``loadtests.report.Exit``). The readable summary is printed last, after Locust's own tables.
@@ -34,7 +35,7 @@ from loadtests._interpreter import JOURNEY_REQUEST_TYPE
 from loadtests.journeys import included
 from loadtests.report import evaluate, exit_code, json_verdict, junit_xml, summary
 from probes.model import Config, Journey
-from probes.thresholds import EntryStats, Threshold, Verdict, default_thresholds
+from probes.thresholds import TOTAL_ENTRY, EntryStats, Threshold, Verdict, default_thresholds
 
 log = logging.getLogger("carewatch.loadtest")
 #: Why a journey the engine can run has no verdict: the class list or ``--tags`` left it out.
@@ -63,6 +64,21 @@ def entry_stats(entry: StatsEntry, quantiles: set[float]) -> EntryStats:
         max=entry.max_response_time / _MS,
         percentiles={q: entry.get_response_time_percentile(q) / _MS for q in quantiles},
     )
+
+
+def steps_total(stats: RequestStats) -> StatsEntry:
+    """Every step's entry merged into one (``TOTAL_ENTRY``), for the global thresholds.
+
+    Locust's ``stats.total`` also counts the ``JOURNEY`` entries: a journey run would be one
+    more request for ``rps``, and a failed step would fail twice for ``fail_ratio``. Merging the
+    step entries' histograms keeps the percentiles those of step response times; ``rps`` is over
+    the whole test, as Locust's own.
+    """
+    total = StatsEntry(stats, TOTAL_ENTRY, "", use_response_times_cache=False)
+    for (_, method), entry in stats.entries.items():
+        if method != JOURNEY_REQUEST_TYPE:
+            total.extend(entry)
+    return total
 
 
 class _Verdicts:
@@ -128,7 +144,8 @@ class _Verdicts:
             for name in journey_thresholds
             if (name, JOURNEY_REQUEST_TYPE) in stats.entries
         }
-        total = entry_stats(stats.total, quantiles) if stats.total.num_requests else None
+        steps = steps_total(stats)
+        total = entry_stats(steps, quantiles) if steps.num_requests else None
         return evaluate(
             journey_thresholds, journeys=journeys, total=total, global_thresholds=global_thresholds
         )

@@ -15,6 +15,13 @@ Read from the environment, as the exporter reads its options and the checks file
 Journeys the Locust engine cannot run (await, SMTP, TCP and DNS steps, ``tls`` options) are left
 out, each with its reason, logged when the test starts (see ``loadtests.journeys``).
 
+The top-level ``loadtest:`` section sets the load: its ``users``, ``spawn_rate`` and
+``run_time`` are the defaults of ``-u``, ``-r`` and ``-t`` (the command line wins), and its
+``stages`` (ramp, hold, spike) become a load shape that ends the test after the last stage (see
+``loadtests._load``)::
+
+    CAREWATCH_CHECKS=checks.yaml locust -f loadtests/locustfile.py --headless
+
 When the test ends, the master checks the thresholds (``loadtest:`` sections, else each
 journey's SLO) and exits with 99 if one broke; ``--thresholds-junit PATH`` and
 ``--thresholds-json PATH`` write the verdict for CI (see ``loadtests._verdict``).
@@ -33,6 +40,7 @@ from typing import Any, Final
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
+from loadtests import _load as load
 from loadtests._users import NO_HOST, selected, user_classes
 from loadtests._verdict import install
 from loadtests.journeys import excluded
@@ -68,6 +76,11 @@ if not USERS:
     )
 globals().update(USERS)  # Locust finds the user classes among this module's names
 install(locust.events, config, location=LOCATION, excluded=EXCLUDED)
+if config.loadtest is not None:
+    load.install(locust.events, config.loadtest)  # users, spawn_rate, run_time: -u, -r, -t
+    if config.loadtest.stages:
+        # Locust runs a shape class it finds here: bound only when there are stages.
+        StagesShape = load.shape(config.loadtest.stages)
 
 
 @locust.events.init.add_listener  # type: ignore[untyped-decorator]  # locust: untyped

@@ -1,11 +1,13 @@
 """The end of a load test: thresholds checked once, on the master, and reported for CI.
 
 ``evaluate`` checks each journey's thresholds against its ``JOURNEY`` entry (``channel/journey``)
-and the global ones against the aggregated total. The rest are pure functions of the verdicts:
+and the global ones against the total of every step request (``steps (all)``, ``TOTAL_ENTRY``:
+the ``JOURNEY`` entries left out). The rest are pure functions of the verdicts:
 
 * ``exit_code``: 0 when every threshold held, else 99 (``EXIT_THRESHOLDS_FAILED``, as k6 does);
 * ``junit_xml``: one ``<testcase>`` per threshold, a ``<failure>`` for each broken one;
-* ``json_verdict``: ``{"passed", "exit_code", "thresholds": [...], "percentile_resolution"}``;
+* ``json_verdict``: ``{"passed", "exit_code", "thresholds": [...], "total_entry",
+  "percentile_resolution"}``;
 * ``summary``: readable text for the terminal, broken thresholds first, with by how much.
 
 The last three also list the journeys left out of the run, each with its reason (``skipped``:
@@ -30,6 +32,7 @@ from typing import Any, Final, TypeAlias
 from probes.thresholds import (
     PERCENTILE_RESOLUTION,
     TOTAL_ENTRY,
+    TOTAL_MEANING,
     EntryStats,
     Threshold,
     Verdict,
@@ -93,7 +96,7 @@ def junit_xml(
     verdicts: Sequence[Verdict], *, skipped: Sequence[Skipped] = (), suite: str = SUITE_NAME
 ) -> str:
     """A JUnit XML report: one test case per threshold, named by the expression as written and
-    classed by its entry (``app/login``, ``Aggregated``), with a ``<failure>`` when broken; and
+    classed by its entry (``app/login``, ``steps (all)``), with a ``<failure>`` when broken; and
     one ``not run`` test case with ``<skipped>`` per journey left out."""
     failures = sum(not v.passed for v in verdicts)
     counts = {
@@ -133,6 +136,7 @@ def json_verdict(verdicts: Sequence[Verdict], *, skipped: Sequence[Skipped] = ()
     """The verdict as JSON-ready data: one item per threshold, and the journeys left out.
 
     Values are in the metric's ``unit``: ``s`` (seconds), ``ratio`` (0.01 for 1 %) or ``rps``.
+    ``total_entry`` names the entry global thresholds are checked against, and what it counts.
     ``observed`` and ``margin`` (``observed - limit``) are null when there was no data.
     """
     code = exit_code(verdicts)
@@ -155,21 +159,26 @@ def json_verdict(verdicts: Sequence[Verdict], *, skipped: Sequence[Skipped] = ()
             for v in verdicts
         ],
         "skipped": [{"journey": journey, "reason": reason} for journey, reason in skipped],
+        "total_entry": {"name": TOTAL_ENTRY, "means": TOTAL_MEANING},
         "percentile_resolution": PERCENTILE_RESOLUTION,
     }
 
 
 def summary(verdicts: Sequence[Verdict], *, skipped: Sequence[Skipped] = ()) -> str:
     """Text for the terminal: the broken thresholds first, each with by how much, then the
-    ones that held, the journeys left out, and the resolution of Locust's percentiles.
+    ones that held, what ``steps (all)`` counts (when a global threshold was checked), the
+    journeys left out, and the resolution of Locust's percentiles.
 
     ::
 
         1 of 2 thresholds broken (exit code 99)
-          broken  app/login   p95 < 800ms  p95 was 1.31 s, limit < 800 ms: 510 ms over
-          held    Aggregated  rps > 50     rps was 120, limit > 50: 70 over
+          broken  app/login    p95 < 800ms  p95 was 1.31 s, limit < 800 ms: 510 ms over
+          held    steps (all)  rps > 50     rps was 120, limit > 50: 70 over
+        steps (all): every step's requests together (...)
     """
     lines = _threshold_lines(verdicts)
+    if any(v.entry == TOTAL_ENTRY for v in verdicts):
+        lines.append(f"{TOTAL_ENTRY}: {TOTAL_MEANING}.")
     lines.extend(f"Not run: {journey}: {reason}" for journey, reason in skipped)
     if verdicts:
         lines.append(f"Percentiles: {PERCENTILE_RESOLUTION}.")

@@ -1,7 +1,8 @@
 """Load-test thresholds, k6-like, and the ``loadtest:`` sections of checks.yaml that hold them.
 
 A threshold is ``<metric> <op> <value>``, checked once, at the end of a run, against one entry
-of Locust's statistics (a journey's ``JOURNEY`` entry, or the aggregated total)::
+of Locust's statistics (a journey's ``JOURNEY`` entry, or the total of every step,
+``TOTAL_ENTRY``)::
 
     p95 < 800ms          p99.9 <= 2s          avg < 1s          max < 5s
     fail_ratio < 1%      fail_ratio < 0.01    rps > 50          rps >= 10
@@ -44,8 +45,16 @@ from probes.durations import format_duration, parse_duration
 METRICS_EXPECTED: Final = "expected p50..p99.9, avg, min, max, med, fail_ratio or rps"
 #: An example of the whole form, for messages.
 EXAMPLE: Final = "p95 < 800ms"
-#: The name of Locust's aggregated entry, which global thresholds are checked against.
-TOTAL_ENTRY: Final = "Aggregated"
+#: The entry global thresholds are checked against: every step request together. Locust's own
+#: ``Aggregated`` row also counts the ``JOURNEY`` entries, so a journey run would count as a
+#: request (``rps``) and a failed step would fail twice (``fail_ratio``); this total does not.
+TOTAL_ENTRY: Final = "steps (all)"
+#: What ``TOTAL_ENTRY`` holds, for the reports.
+TOTAL_MEANING: Final = (
+    "every step's requests together (each channel/journey/step entry); the JOURNEY entries are "
+    "left out, unlike Locust's Aggregated row, so a journey run is not a request and a failed "
+    "step is not counted twice"
+)
 #: The resolution of Locust's percentiles, as ``locust/stats.py`` (``bucket_response_time``,
 #: Locust 2.x) computes them: each response time is rounded into a bucket when it is logged, and
 #: percentiles are read from those buckets.
@@ -261,7 +270,7 @@ def missing_entry(threshold: Threshold, entry: str) -> Verdict:
 
 def _no_requests(entry: str) -> str:
     if entry == TOTAL_ENTRY:
-        return "no requests at all: did the load test run?"
+        return "no step requests at all: did the load test run?"
     return f"no JOURNEY entry for {entry}: did it run?"
 
 
@@ -459,17 +468,25 @@ class Stage(Frozen):
             raise ValueError("expected a duration longer than 0s; got 0s")
         return duration
 
-    @property
-    def rate(self) -> float:
-        """The spawn rate to give Locust: ``spawn_rate``, or all users at once."""
-        return self.spawn_rate if self.spawn_rate is not None else float(max(self.users, 1))
+    def rate(self, previous_users: int = 0) -> float:
+        """The spawn rate to give Locust after a stage that ended at ``previous_users``:
+        ``spawn_rate``, or one that starts (or stops) the whole change at once.
+
+        Locust starts and stops users at the spawn rate, so "at once" needs a rate at least as
+        large as the change: ``Stage(duration=10, users=0).rate(200)`` is 200, not 1.
+        """
+        if self.spawn_rate is not None:
+            return self.spawn_rate
+        return float(max(self.users, previous_users, 1))
 
 
 class LoadTest(Frozen):
-    """The top-level ``loadtest:`` section: the load, and thresholds on the aggregated total.
+    """The top-level ``loadtest:`` section: the load, and thresholds on the total of every step
+    request (``TOTAL_ENTRY``).
 
-    ``users``, ``spawn_rate`` and ``run_time`` left out come from Locust's command line (``-u``,
-    ``-r``, ``-t``). ``stages`` replace all three with a load shape.
+    ``users``, ``spawn_rate`` and ``run_time`` are the defaults of Locust's ``-u``, ``-r`` and
+    ``-t``: the command line (and Locust's environment variables and config file) still win.
+    ``stages`` replace all three with a load shape that ends the test after its last stage.
 
     Example: ``{users: 20, spawn_rate: 5, run_time: 30s, thresholds: ["fail_ratio < 1%"]}``.
     """

@@ -23,6 +23,7 @@ from loadtests.report import (
 from probes.thresholds import (
     PERCENTILE_RESOLUTION,
     TOTAL_ENTRY,
+    TOTAL_MEANING,
     EntryStats,
     Verdict,
     parse_threshold,
@@ -87,12 +88,12 @@ def test_a_journey_that_never_ran_fails_with_a_clear_message() -> None:
 def test_no_total_fails_the_global_thresholds() -> None:
     verdicts = run(total=None)[-2:]
     assert [v.passed for v in verdicts] == [False, False]
-    assert {v.message for v in verdicts} == {"no requests at all: did the load test run?"}
+    assert {v.message for v in verdicts} == {"no step requests at all: did the load test run?"}
 
 
 def test_an_empty_total_fails_too() -> None:
     verdict = run(total=entry(TOTAL_ENTRY, requests=0, failures=0))[-1]
-    assert verdict.message == "no requests at all: did the load test run?"
+    assert verdict.message == "no step requests at all: did the load test run?"
 
 
 def test_nothing_to_evaluate() -> None:
@@ -185,8 +186,10 @@ def test_json_verdict_round_trips() -> None:
         "exit_code",
         "thresholds",
         "skipped",
+        "total_entry",
         "percentile_resolution",
     }
+    assert verdict["total_entry"] == {"name": TOTAL_ENTRY, "means": TOTAL_MEANING}
     assert verdict["skipped"] == []
     assert (verdict["passed"], verdict["exit_code"]) == (False, 99)
     assert verdict["percentile_resolution"] == PERCENTILE_RESOLUTION

@@ -394,7 +394,8 @@ def test_stages_make_a_shape() -> None:
         Stage(duration=60.0, users=50),
         Stage(duration=10.0, users=0),
     )
-    assert [s.rate for s in section.stages] == [10.0, 50.0, 1.0]
+    assert [s.rate() for s in section.stages] == [10.0, 50.0, 1.0]
+    assert section.stages[2].rate(50) == 50.0  # all at once: stops every user of the change
     assert section.users is None
 
 

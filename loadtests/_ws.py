@@ -25,9 +25,19 @@ from typing import Final
 
 import websocket
 
-from probes._paths import find_all
+from probes.chat import (
+    CLOSE_WAIT,
+    NOT_JSON,
+    SHOWN_SKIPPED,
+    SWITCHING_PROTOCOLS,
+    matches,
+    parse,
+    skips,
+    summary,
+    wanted_text,
+)
 from probes.durations import format_duration
-from probes.expect import Response, describe, json_problem, take
+from probes.expect import Response, take
 from probes.interpret import render_headers
 from probes.model import Device
 from probes.results import Failure, Reason
@@ -36,13 +46,6 @@ from probes.templating import render, render_str
 
 #: The request type of a chat conversation's entry in Locust's statistics.
 WS_REQUEST_TYPE: Final = "WS"
-SWITCHING_PROTOCOLS: Final = 101
-#: How long a passed conversation waits for the server's close frame: politeness, bounded, and
-#: outside the step's time (as in ``probes._ws``).
-CLOSE_WAIT: Final = 0.25
-_SHOWN_SKIPPED: Final = 5
-_SHOWN_CHARS: Final = 24
-_NOT_JSON: Final = object()
 _DATA: Final = (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY)
 
 
@@ -141,10 +144,10 @@ class Conversation:
                 ws.settimeout(remaining)
                 opcode, frame = ws.recv_data_frame()
             except websocket.WebSocketTimeoutException:
-                wanted = _wanted(receive, contains, written, scope)
+                wanted = wanted_text(receive, contains, written, scope)
                 within = format_duration(receive.within)
                 return Failure(
-                    Reason.TIMEOUT, f"no message {wanted} within {within}{_skips(skipped, shown)}"
+                    Reason.TIMEOUT, f"no message {wanted} within {within}{skips(skipped, shown)}"
                 )
             except websocket.WebSocketConnectionClosedException:
                 return self._closed(None)
@@ -159,12 +162,12 @@ class Conversation:
                 )
             self.received += 1
             text = body.decode("utf-8", errors="replace")
-            document = _parse(body) if receive.json_ else _NOT_JSON
-            if _matches(receive, text, document, contains, pattern, scope):
+            document = parse(body) if receive.json_ else NOT_JSON
+            if matches(receive, text, document, contains, pattern, scope):
                 break
             skipped += 1
-            if len(shown) < _SHOWN_SKIPPED:
-                shown.append(_summary(receive, document, text, scope))
+            if len(shown) < SHOWN_SKIPPED:
+                shown.append(summary(receive, document, text, scope))
         self.activity = "waiting for a message"
         values, failure = take(
             captures, Response(status=SWITCHING_PROTOCOLS, headers={}, body=body, duration=0.0)
@@ -180,62 +183,3 @@ class Conversation:
             Reason.CONNECT,
             f"the server closed the chat after {count}" + ("" if normal else f" (code {code})"),
         )
-
-
-def _matches(
-    receive: Receive,
-    text: str,
-    document: object,
-    contains: str | None,
-    pattern: re.Pattern[str] | None,
-    scope: Mapping[str, object],
-) -> bool:
-    if contains is not None and contains not in text:
-        return False
-    if pattern is not None and not pattern.search(text):
-        return False
-    if not receive.json_:
-        return True
-    return document is not _NOT_JSON and all(
-        json_problem(a, document, scope) is None for a in receive.json_
-    )
-
-
-def _parse(body: bytes) -> object:
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        return _NOT_JSON
-
-
-def _wanted(
-    receive: Receive, contains: str | None, regex: str | None, scope: Mapping[str, object]
-) -> str:
-    conditions = [describe(a, scope) for a in receive.json_]
-    if contains is not None:
-        conditions.append(f"text contains {_cut(contains)!r}")
-    if regex is not None:
-        conditions.append(f"text ~ /{_cut(regex)}/")
-    return f"matching {' and '.join(conditions)}" if conditions else "at all"
-
-
-def _summary(receive: Receive, document: object, text: str, scope: Mapping[str, object]) -> str:
-    if document is not _NOT_JSON and receive.json_:
-        try:
-            found = find_all(render_str(receive.json_[0].path, scope), document)
-        except ValueError:
-            found = []
-        if len(found) == 1 and isinstance(found[0], str | int | float | bool):
-            return _cut(str(found[0]))
-    return repr(_cut(" ".join(text.split())))
-
-
-def _skips(skipped: int, shown: list[str]) -> str:
-    if not skipped:
-        return " (none came)"
-    more = ", …" if skipped > len(shown) else ""
-    return f" (skipped {skipped}: {', '.join(shown)}{more})"
-
-
-def _cut(text: str) -> str:
-    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "…"

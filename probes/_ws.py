@@ -19,24 +19,26 @@ from typing import Final
 import aiohttp
 
 from probes._connector import watching_tls
-from probes._paths import find_all
 from probes._runner import StepContext
+from probes.chat import (
+    CLOSE_WAIT,
+    NOT_JSON,
+    SHOWN_SKIPPED,
+    SWITCHING_PROTOCOLS,
+    matches,
+    parse,
+    skips,
+    summary,
+    wanted_text,
+)
 from probes.durations import format_duration
-from probes.expect import Response, describe, json_problem, take
+from probes.expect import Response, take
 from probes.interpret import render_headers
 from probes.results import Failure, Phase, Reason
 from probes.steps import Capture, Receive, Send, WebSocketStep
 from probes.templating import render, render_str
 
 PHASES: Final = (Phase.CONNECT, Phase.FIRST_REPLY, Phase.WAIT)
-SWITCHING_PROTOCOLS: Final = 101
-#: How long a passed conversation waits for the server to answer its close frame before it
-#: drops the connection: politeness, bounded, and outside the step's phases.
-CLOSE_WAIT: Final = 0.25
-#: Skipped messages named in a timeout's message, and how much of each.
-_SHOWN_SKIPPED: Final = 5
-_SHOWN_CHARS: Final = 24
-_NOT_JSON: Final = object()
 _DATA: Final = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
 
 
@@ -139,10 +141,10 @@ class _Conversation:
                 async with asyncio.timeout_at(deadline):
                     message = await self.ws.receive()
             except TimeoutError:
-                wanted = _wanted(receive, contains, written, scope)
+                wanted = wanted_text(receive, contains, written, scope)
                 within = format_duration(receive.within)
                 return Failure(
-                    Reason.TIMEOUT, f"no message {wanted} within {within}{_skips(skipped, shown)}"
+                    Reason.TIMEOUT, f"no message {wanted} within {within}{skips(skipped, shown)}"
                 )
             if message.type not in _DATA:
                 return self._ended(message)
@@ -150,12 +152,12 @@ class _Conversation:
             data = message.data
             body = data.encode() if isinstance(data, str) else bytes(data)
             text = body.decode("utf-8", errors="replace")
-            document = _parse(body) if receive.json_ else _NOT_JSON
-            if _matches(receive, text, document, contains, pattern, scope):
+            document = parse(body) if receive.json_ else NOT_JSON
+            if matches(receive, text, document, contains, pattern, scope):
                 break
             skipped += 1
-            if len(shown) < _SHOWN_SKIPPED:
-                shown.append(_summary(receive, document, text, scope))
+            if len(shown) < SHOWN_SKIPPED:
+                shown.append(summary(receive, document, text, scope))
         if self.first_reply is False:
             self.ctx.timer.enter(Phase.WAIT)
             self.first_reply = True
@@ -182,66 +184,3 @@ class _Conversation:
             Reason.CONNECT,
             f"the server closed the chat after {count}" + ("" if normal else f" (code {code})"),
         )
-
-
-def _matches(
-    receive: Receive,
-    text: str,
-    document: object,
-    contains: str | None,
-    pattern: re.Pattern[str] | None,
-    scope: Mapping[str, object],
-) -> bool:
-    if contains is not None and contains not in text:
-        return False
-    if pattern is not None and not pattern.search(text):
-        return False
-    if not receive.json_:
-        return True
-    # A message that is not JSON meets no JSON-path assertion, not even ``exists: false``.
-    return document is not _NOT_JSON and all(
-        json_problem(a, document, scope) is None for a in receive.json_
-    )
-
-
-def _parse(body: bytes) -> object:
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        return _NOT_JSON
-
-
-def _wanted(
-    receive: Receive, contains: str | None, regex: str | None, scope: Mapping[str, object]
-) -> str:
-    """``matching $.type == 'bot_reply' and text contains 'roaming'``, or ``at all``."""
-    conditions = [describe(a, scope) for a in receive.json_]
-    if contains is not None:
-        conditions.append(f"text contains {_cut(contains)!r}")
-    if regex is not None:
-        conditions.append(f"text ~ /{_cut(regex)}/")
-    return f"matching {' and '.join(conditions)}" if conditions else "at all"
-
-
-def _summary(receive: Receive, document: object, text: str, scope: Mapping[str, object]) -> str:
-    """A skipped message in a few characters: the value its first JSON path selects (``typing``)
-    when that is one plain value, else the start of its text."""
-    if document is not _NOT_JSON and receive.json_:
-        try:
-            found = find_all(render_str(receive.json_[0].path, scope), document)
-        except ValueError:
-            found = []
-        if len(found) == 1 and isinstance(found[0], str | int | float | bool):
-            return _cut(str(found[0]))
-    return repr(_cut(" ".join(text.split())))
-
-
-def _skips(skipped: int, shown: list[str]) -> str:
-    if not skipped:
-        return " (none came)"
-    more = ", …" if skipped > len(shown) else ""
-    return f" (skipped {skipped}: {', '.join(shown)}{more})"
-
-
-def _cut(text: str) -> str:
-    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "…"

@@ -28,6 +28,8 @@ MODEL_MODULES = (
     "probes.hours",
     "probes.experience",
     "probes.callbacks",
+    "probes.chat",
+    "probes.thresholds",
 )
 
 

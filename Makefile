@@ -59,6 +59,7 @@ test: system-deps $(STAMP) lint
 ## bench: performance figures against anchors measured in the same run (see README, Performance)
 bench: $(STAMP)
 	$(PY) -m bench.scrape --journeys 5000
+	$(PY) -m bench.scheduling --journeys 5000 --interval 10 --seconds 60
 
 ## loadtest: 20 users, 30 s, against a fresh democare; Locust exits 99 if a threshold broke
 loadtest: $(STAMP)

@@ -158,9 +158,8 @@ class Interpreter:
         for number in range(1, journey.retries + 2):
             attempt = self._attempt(journey, number)
             attempts.append(attempt)
-            failed = attempt.failed_step
-            if failed is None or failed.cleanup:
-                break  # a retry would not mend cleanup, and would make more test data
+            if not attempt.retryable:
+                break
         result = RunResult(
             channel=journey.channel,
             journey=journey.name,

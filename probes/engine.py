@@ -76,9 +76,8 @@ class Engine:
         for number in range(1, journey.retries + 2):
             attempt = await self._attempt(journey, number)
             attempts.append(attempt)
-            failed = attempt.failed_step
-            if failed is None or failed.cleanup:
-                break  # a retry would not mend cleanup, and would make more test data
+            if not attempt.retryable:
+                break
         return RunResult(
             channel=journey.channel,
             journey=journey.name,

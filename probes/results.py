@@ -107,6 +107,13 @@ class Attempt:
         main = [s for s in failed if not s.cleanup]
         return next(iter(main or failed), None)
 
+    @property
+    def retryable(self) -> bool:
+        """Whether a retry could mend this attempt: only when a main step failed. When only a
+        ``finally`` step failed, running the journey again would create more test data."""
+        failed = self.failed_step
+        return failed is not None and not failed.cleanup
+
     def to_dict(self) -> dict[str, Any]:
         failed = self.failed_step
         return {

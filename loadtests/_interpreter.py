@@ -51,7 +51,7 @@ from loadtests._ws import WS_REQUEST_TYPE, Conversation
 from probes._types import Scalar
 from probes.durations import format_duration
 from probes.errors import MissingVariable
-from probes.expect import Response, check, take
+from probes.expect import Response, judge
 from probes.interpret import Scope, new_scope, render_request, render_tls, require
 from probes.model import Journey, Location
 from probes.results import Attempt, Failure, Outcome, Phase, Reason, RunResult, StepResult
@@ -286,11 +286,7 @@ class Interpreter:
         headers = {k.lower(): v for k, v in (response.headers or {}).items()}
         seconds = float(response.request_meta["response_time"]) / _MS
         answer = Response(status=call.status, headers=headers, body=body, duration=seconds)
-        failure = check(step.expect, answer, call.scope)
-        if failure is None:
-            values, failure = take(step.capture, answer)
-            call.scope.update(values)
-        return failure
+        return judge(step.expect, step.capture, answer, call.scope)
 
     # --- WebSocket ----------------------------------------------------------------------------
 

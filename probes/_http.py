@@ -24,7 +24,7 @@ from probes._tls import (
     ssl_reason,
 )
 from probes._traffic import add_traffic_signals
-from probes.expect import Response, check, take
+from probes.expect import Response, judge
 from probes.interpret import render_request
 from probes.results import Failure, Phase, Reason
 from probes.steps import HttpStep
@@ -98,11 +98,7 @@ async def run_http(step: HttpStep, ctx: StepContext) -> Failure | None:
             if ctx.cert_expiry is None:
                 ctx.cert_expiry = tls.cert_expiry
     response = Response(status=resp.status, headers=headers, body=body, duration=total)
-    failure = check(step.expect, response, ctx.scope)
-    if failure is None:
-        values, failure = take(step.capture, response)
-        ctx.scope.update(values)
-    return failure
+    return judge(step.expect, step.capture, response, ctx.scope)
 
 
 async def _certificate_rejected(

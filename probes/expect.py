@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -134,6 +134,21 @@ def describe(assertion: JsonAssertion, scope: Mapping[str, object]) -> str:
 
 def _cut(text: str) -> str:
     return text if len(text) <= _BRIEF_CHARS else text[:_BRIEF_CHARS] + "…"
+
+
+def judge(
+    expect: Expect,
+    captures: Mapping[str, Capture],
+    response: Response,
+    scope: MutableMapping[str, object],
+) -> Failure | None:
+    """How every engine decides an HTTP step: the expectations first, then, when they hold,
+    the captures, which go into ``scope`` for later steps."""
+    failure = check(expect, response, scope)
+    if failure is None:
+        values, failure = take(captures, response)
+        scope.update(values)
+    return failure
 
 
 def take(

@@ -52,13 +52,27 @@ def thresholds(journey: Journey) -> list[Threshold]:
     return default_thresholds(slo.latency_threshold, slo.latency_target, slo.availability)
 
 
-def entry_stats(entry: StatsEntry, quantiles: set[float]) -> EntryStats:
-    """``entry`` (Locust's milliseconds) in seconds, with the percentiles the thresholds name."""
+def run_span(stats: RequestStats) -> float:
+    """Seconds from the test's first request to its last: what ``rps`` divides by.
+
+    Locust's own ``total_rps`` counts from when its stats were created, which includes the
+    start-up before the first user sends anything (seconds, on a loaded CI machine), and so
+    reads low. Each entry starts with its first request, so the earliest one starts the test.
+    """
+    last: float | None = stats.last_request_timestamp  # a property Locust leaves unannotated
+    if last is None or not stats.entries:
+        return 0.0
+    return max(0.0, last - min(entry.start_time for entry in stats.entries.values()))
+
+
+def entry_stats(entry: StatsEntry, quantiles: set[float], *, span: float) -> EntryStats:
+    """``entry`` (Locust's milliseconds) in seconds, with the percentiles the thresholds name;
+    its ``rps`` is over ``span`` seconds, the whole test (see ``run_span``)."""
     return EntryStats(
         entry.name,
         requests=entry.num_requests,
         failures=entry.num_failures,
-        rps=entry.total_rps,
+        rps=entry.num_requests / span if span > 0 else 0.0,
         avg=entry.avg_response_time / _MS,
         min=(entry.min_response_time or 0) / _MS,
         max=entry.max_response_time / _MS,
@@ -72,7 +86,7 @@ def steps_total(stats: RequestStats) -> StatsEntry:
     Locust's ``stats.total`` also counts the ``JOURNEY`` entries: a journey run would be one
     more request for ``rps``, and a failed step would fail twice for ``fail_ratio``. Merging the
     step entries' histograms keeps the percentiles those of step response times; ``rps`` is over
-    the whole test, as Locust's own.
+    the whole run (see ``run_span``).
     """
     total = StatsEntry(stats, TOTAL_ENTRY, "", use_response_times_cache=False)
     for (_, method), entry in stats.entries.items():
@@ -139,13 +153,14 @@ class _Verdicts:
         if not every:
             return None
         quantiles = {t.quantile for t in every if t.quantile is not None}
+        span = run_span(stats)
         journeys = {
-            name: entry_stats(stats.entries[(name, JOURNEY_REQUEST_TYPE)], quantiles)
+            name: entry_stats(stats.entries[(name, JOURNEY_REQUEST_TYPE)], quantiles, span=span)
             for name in journey_thresholds
             if (name, JOURNEY_REQUEST_TYPE) in stats.entries
         }
         steps = steps_total(stats)
-        total = entry_stats(steps, quantiles) if steps.num_requests else None
+        total = entry_stats(steps, quantiles, span=span) if steps.num_requests else None
         return evaluate(
             journey_thresholds, journeys=journeys, total=total, global_thresholds=global_thresholds
         )

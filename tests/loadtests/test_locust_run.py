@@ -252,7 +252,7 @@ def test_global_thresholds_count_steps_only(clean: dict[str, Any], tmp_path: Pat
     total = {t["metric"]: t for t in run.verdict["thresholds"] if t["entry"] == "steps (all)"}
     assert total["fail_ratio"]["observed"] == pytest.approx(failures / requests)
     assert total["fail_ratio"]["passed"] is True, run.output  # Aggregated's is about 2/3
-    # Over the whole test, as Locust's own rps: from the first step's start to the last request.
+    # Over the whole run, from its first request to its last: not from Locust's start-up.
     span = max(e["last_request_timestamp"] for e in steps) - min(e["start_time"] for e in steps)
     assert total["rps"]["observed"] == pytest.approx(requests / span, rel=0.1)
     assert run.verdict["total_entry"]["name"] == "steps (all)"

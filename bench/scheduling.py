@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import multiprocessing
 import socket
 import statistics
 import sys
 import tempfile
 import time
-from multiprocessing.connection import Connection
 from typing import Final
 
 import aiohttp
@@ -30,6 +28,7 @@ import yaml
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench._target import Target
 from probes.model import Journey
 from probes.scheduler import offset
 from probes.service import Service
@@ -39,8 +38,6 @@ GOAL_MISSED: Final = 0
 GOAL_RSS_BYTES: Final = 300 * 1024 * 1024
 #: Ticks due this close to the end may legitimately still be waiting: not counted as missed.
 TAIL_GRACE_SECONDS: Final = 2.0
-TARGET_START_TIMEOUT_SECONDS: Final = 10.0
-TARGET_STOP_TIMEOUT_SECONDS: Final = 5.0
 SCRAPE_TIMEOUT_SECONDS: Final = 10.0
 JOURNEY_TIMEOUT_SECONDS: Final = 5.0
 _PER_CHANNEL: Final = 100
@@ -67,52 +64,6 @@ def _config_text(journeys: int, interval: float, url: str) -> str:
         "location": "bench",
     }
     return yaml.safe_dump({"defaults": defaults, "channels": channels})
-
-
-# --- the target, in its own process ---------------------------------------------------------
-
-
-def _serve_target(conn: Connection) -> None:
-    """Answer every GET with 200 on a loopback port sent back on ``conn``, until told to stop."""
-
-    async def ok(_: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def serve() -> None:
-        app = web.Application()
-        app.router.add_get("/", ok)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(runner, sock, backlog=1024).start()
-        conn.send(sock.getsockname()[1])
-        await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # the stop message
-        await runner.cleanup()
-
-    asyncio.run(serve())
-
-
-class _Target:
-    """The target process: ``with _Target() as url: ...``."""
-
-    def __enter__(self) -> str:
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, child = ctx.Pipe()
-        self._process = ctx.Process(target=_serve_target, args=(child,), daemon=True)
-        self._process.start()
-        if not self._conn.poll(TARGET_START_TIMEOUT_SECONDS):
-            self._process.kill()
-            raise RuntimeError("the bench target did not start")
-        return f"http://127.0.0.1:{self._conn.recv()}/"
-
-    def __exit__(self, *_: object) -> None:
-        self._conn.send(None)
-        self._process.join(TARGET_STOP_TIMEOUT_SECONDS)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join(TARGET_STOP_TIMEOUT_SECONDS)
 
 
 # --- measuring ------------------------------------------------------------------------------
@@ -229,7 +180,7 @@ def run(
     journeys: int, *, interval: float, seconds: float, scrape_every: float, workdir: str
 ) -> dict[str, float]:
     """Run the service for ``seconds`` on a fresh event loop and return its figures."""
-    with _Target() as url:
+    with Target() as url:
         path = f"{workdir}/bench-checks.yaml"
         with open(path, "w") as f:
             f.write(_config_text(journeys, interval, url))

@@ -11,9 +11,9 @@ LOADTEST_LISTEN ?= 127.0.0.1:8901
 # A democare fault for the load test, as JSON: LOADTEST_FAULT='{"channel": "app", "mode": "slow"}'
 LOADTEST_FAULT ?=
 # Debian packages the tests drive for real (prometheus ships promtool too).
-# openssl makes democare's demo SMTP certificate.
-APT_PACKAGES := prometheus openssl
-APT_COMMANDS := prometheus promtool openssl
+# openssl makes democare's demo SMTP certificate. blackbox_exporter is the benchmarks' anchor.
+APT_PACKAGES := prometheus openssl prometheus-blackbox-exporter
+APT_COMMANDS := prometheus promtool openssl prometheus-blackbox-exporter
 
 .PHONY: demo demo-stop test lint check bench loadtest system-deps venv clean
 
@@ -57,9 +57,12 @@ test: system-deps $(STAMP) lint
 	$(VENV)/bin/pytest
 
 ## bench: performance figures against anchors measured in the same run (see README, Performance)
-bench: $(STAMP)
-	$(PY) -m bench.scrape --journeys 5000
+bench: $(STAMP) system-deps
+	$(PY) -m bench.cpu
 	$(PY) -m bench.scheduling --journeys 5000 --interval 10 --seconds 60
+	$(PY) -m bench.scrape --journeys 5000
+	$(PY) -m bench.accuracy
+	$(PY) -m bench.locust_overhead
 
 ## loadtest: 20 users, 30 s, against a fresh democare; Locust exits 99 if a threshold broke
 loadtest: $(STAMP)

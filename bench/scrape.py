@@ -105,7 +105,7 @@ def run(journeys: int, repeat: int) -> dict[str, float]:
     text = exposition.render()
     series = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(text))  # type: ignore[arg-type]
+    registry.register(_Snapshot(text))
     ours = _median_seconds(lambda: exposition.render().encode(), repeat)
     anchor = _median_seconds(lambda: generate_latest(registry), max(3, repeat // 2))
     return {"journeys": journeys, "series": series, "ours": ours, "anchor": anchor}

@@ -18,6 +18,7 @@ from typing import Final
 
 from aiohttp import web
 
+from probes._loop import run as run_on_uvloop
 from probes._types import NAME_PATTERN
 from probes.config import load_config
 from probes.errors import ConfigError
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         return check(args.config)
     with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(serve(args))
+        return run_on_uvloop(serve(args))
     return Exit.OK
 
 

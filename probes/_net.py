@@ -84,23 +84,26 @@ async def open_stream(
     ``server_name`` is the name to verify and send as SNI, ``host`` by default.
     """
     sock = await open_socket(host, port, timer)
-    try:
-        reader, writer = await asyncio.open_connection(sock=sock)
-    except BaseException:
-        sock.close()
-        raise
     if tls is None:
-        return reader, writer
+        try:
+            return await asyncio.open_connection(sock=sock)
+        except BaseException:
+            sock.close()
+            raise
+    # The socket is connected: opening the stream now is the TLS handshake alone. No plain
+    # stream comes first, which would swallow what a server says before TLS (a banner).
     timer.enter(Phase.TLS)
     name = server_name or host
     try:
-        await writer.start_tls(tls, server_hostname=name)
+        reader, writer = await asyncio.open_connection(
+            sock=sock, ssl=tls, server_hostname=name, ssl_handshake_timeout=None
+        )
     except (ssl.SSLError, ConnectionError) as exc:
-        writer.transport.abort()
+        sock.close()
         failure, expiry = await tls_failure(exc, name, peek=(host, port))
         raise Unreachable(failure, cert_expiry=expiry) from None
     except BaseException:
-        writer.transport.abort()
+        sock.close()
         raise
     count_tls(timer, writer.transport)
     return reader, writer

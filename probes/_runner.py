@@ -13,8 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-
+from probes._client import Client
 from probes._timing import Timer
 from probes._tls import TlsContexts
 from probes.interpret import Scope
@@ -26,7 +25,7 @@ from probes.results import Failure
 class StepContext:
     """What a runner may use while it runs one step."""
 
-    session: aiohttp.ClientSession  # the attempt's client: cookies and keep-alive
+    client: Client  # the attempt's HTTP client: connections kept alive, cookies
     scope: Scope  # variables; a runner adds its captures here
     journey: Journey
     timer: Timer

@@ -49,9 +49,9 @@ async def run_websocket(step: WebSocketStep, ctx: StepContext) -> Failure | None
     url = render_str(step.websocket, ctx.scope)
     ctx.target = url
     # The TLS handshake stays inside ``connect`` here; the certificate's expiry is still read.
-    with watching_tls(None) as tls:
+    with watching_tls() as tls:
         try:
-            ws = await ctx.session.ws_connect(
+            ws = await ctx.client.session.ws_connect(
                 url,
                 headers=render_headers(step.headers, ctx.scope, ctx.journey.device),
                 protocols=step.subprotocols,

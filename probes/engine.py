@@ -5,9 +5,9 @@
 >>> result.ok, result.final.failed_step                          # doctest: +SKIP
 (False, StepResult(name='login', reason=<Reason.HTTP_STATUS: 'http_status'>, ...))
 
-Every attempt opens a fresh client (new connections, DNS and cookies), as a customer opening
-the app would; the steps of one attempt share it, keep-alive included. No exception escapes
-``Engine.run``: whatever a target does, it becomes a failed step with a reason.
+Every attempt opens a fresh client (``probes._client``: new connections, DNS and cookies), as a
+customer opening the app would; the steps of one attempt share it, keep-alive included. No
+exception escapes ``Engine.run``: whatever a target does, it becomes a failed step with a reason.
 """
 
 from __future__ import annotations
@@ -18,12 +18,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Final
 
-import aiohttp
-
 from probes._await import run_await
-from probes._connector import TlsConnector
+from probes._client import Client
 from probes._dns import run_dns
-from probes._http import classify, run_http, trace_config
+from probes._http import classify, run_http
 from probes._runner import Runner, StepContext
 from probes._smtp import run_smtp
 from probes._tcp import run_tcp
@@ -40,9 +38,6 @@ from probes.steps import AwaitStep, DnsStep, HttpStep, SmtpStep, Step, TcpStep, 
 
 #: A larger body is a failed step (reason protocol): a hostile target cannot exhaust memory.
 MAX_BODY_BYTES: Final = 4 * 1024 * 1024
-_NO_TIMEOUT: Final = aiohttp.ClientTimeout(
-    total=None, connect=None, sock_read=None, sock_connect=None
-)
 
 
 class Engine:
@@ -63,7 +58,6 @@ class Engine:
         self.callbacks = callbacks
         self._max_body = max_body_bytes
         self._tls = TlsContexts()
-        self._trace = trace_config()
 
     async def run(self, journey: Journey) -> RunResult:
         """Run ``journey``, retrying a failed attempt up to ``journey.retries`` times.
@@ -89,17 +83,11 @@ class Engine:
     async def _attempt(self, journey: Journey, number: int) -> Attempt:
         loop = asyncio.get_running_loop()
         results: list[StepResult] = []
-        connector = TlsConnector(limit=0, enable_cleanup_closed=False)
-        async with aiohttp.ClientSession(
-            connector=connector,
-            trace_configs=[self._trace],
-            timeout=_NO_TIMEOUT,
-            cookie_jar=aiohttp.CookieJar(unsafe=True),
-            skip_auto_headers=("User-Agent",) if journey.device else (),
-        ) as session:
+        client = Client(max_body_bytes=self._max_body, user_agent=journey.device is None)
+        try:
             started = time.perf_counter()
             base = StepContext(
-                session=session,
+                client=client,
                 scope=new_scope(
                     journey, self.variables, location=self.location, coordinates=self.coordinates
                 ),
@@ -123,6 +111,8 @@ class Engine:
             for step in journey.finally_steps:
                 results.append(await self._step(step, base, cleanup_deadline, cleanup=True))
                 base.previous_end = time.perf_counter()
+        finally:
+            await client.close()
         return Attempt(number=number, steps=tuple(results), duration=duration)
 
     async def _step(

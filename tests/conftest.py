@@ -3,25 +3,36 @@
 * ``aiohttp_server`` (from pytest-aiohttp) serves an ``aiohttp.web.Application`` on 127.0.0.1.
 * ``democare`` serves the demo care stack in-process and yields its base URL.
 * ``write_config`` writes a checks.yaml into a temporary folder.
+
+Every async test runs on uvloop, the loop the exporter runs on (``probes._loop``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import textwrap
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from probes._loop import new_event_loop
 from probes.results import Outcome, RunResult, StepResult
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).parent.parent
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """The tests run on the exporter's own event loop."""
+    return {"uvloop": new_event_loop}
 
 
 def free_port() -> int:

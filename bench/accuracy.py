@@ -47,6 +47,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench._blackbox import Blackbox
 from bench._table import Row, print_table
 from bench._target import SERVER_TIMING, Target, server_timing_seconds
+from probes._loop import run as run_on_uvloop
 from probes.config import parse_config
 from probes.engine import Engine
 from probes.model import Journey
@@ -220,7 +221,7 @@ def run(probes: int = PROBES, *, holds: Sequence[float] = HOLDS_MS, workdir: str
         for hold_ms in holds:
             hold = hold_ms / _MS
             with Target(hold=hold) as target:
-                measured = asyncio.run(_measure(hold, target, bb.probe_url(target), probes))
+                measured = run_on_uvloop(_measure(hold, target, bb.probe_url(target), probes))
             results.append(measured)
     return results
 

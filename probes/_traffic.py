@@ -8,14 +8,8 @@ lookup, new connection and TLS handshake.
 
 from __future__ import annotations
 
-from typing import Final
-
 from probes.experience import TLS13_ROUND_TRIPS, StepTraffic
 from probes.results import Phase
-
-_REQUEST_LINE_BYTES: Final = 16  # "GET  HTTP/1.1\r\n" without the path
-_CRLF: Final = 2
-_HEADER_SEPARATOR: Final = 2  # ": "
 
 
 class TrafficMeter:

@@ -55,6 +55,8 @@ HAPPY_EYEBALLS_DELAY: Final = 0.25
 USER_AGENT: Final = "carewatch (synthetic customer-care probe)"
 TLS_1_3: Final = "TLSv1.3"  # as ssl.SSLObject.version() says it
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+#: A step's own credentials stay with the origin they were written for (as aiohttp, browsers).
+_CROSS_ORIGIN_DROPPED: Final = frozenset({"authorization", "cookie", "proxy-authorization"})
 #: Requests a browser sends again when a kept-alive connection turns out closed (RFC 9110 9.2.2).
 _IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
@@ -182,9 +184,9 @@ class Client:
         body, content_type = _body(request)
         origin = url.origin()
         for hop in range(MAX_REDIRECTS + 1):
+            data = self._head(method, url, headers, body, content_type)  # before connecting
             connection = await self._connection(url, tls, timer)
             timer.enter(Phase.WAIT)
-            data = self._head(method, url, headers, body, content_type)
             timer.traffic.requests += 1
             timer.traffic.bytes_sent += len(data)
             try:
@@ -224,7 +226,9 @@ class Client:
             ):
                 method, body, content_type = "GET", None, None
             if url.origin() != origin:
-                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+                headers = {
+                    k: v for k, v in headers.items() if k.lower() not in _CROSS_ORIGIN_DROPPED
+                }
                 origin = url.origin()
         raise ClientError(f"more than {MAX_REDIRECTS} redirects")
 

@@ -34,6 +34,7 @@ MAX_HEADER_BYTES: Final = 64 * 1024
 ACCEPT_ENCODING: Final = "gzip, deflate, br" if brotli is not None else "gzip, deflate"
 _NO_BODY_STATUSES: Final = frozenset({204, 304})
 _SWITCHING_PROTOCOLS: Final = 101
+_HEADER_LINE_OVERHEAD: Final = 4  # ": " and CRLF
 
 
 class WireError(Exception):
@@ -116,6 +117,7 @@ class HttpConnection(asyncio.Protocol):
         self._size = 0
         self._decoder: Any = None
         self._header_bytes = 0
+        self._parsed_header_bytes = 0
         self._name = b""
         self._until_eof = False
         self._head_only = False
@@ -178,6 +180,7 @@ class HttpConnection(asyncio.Protocol):
         self._on_headers = on_headers
         self._chunks, self._size, self._decoder = [], 0, None
         self._header_bytes, self._until_eof, self._head_only = 0, False, head_only
+        self._parsed_header_bytes = 0
         self.transport.write(data)
         await self._done
         response = self._response
@@ -194,6 +197,10 @@ class HttpConnection(asyncio.Protocol):
     # --- httptools callbacks ------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Counted as parsed too: a read that ends the headers must not carry them past the limit.
+        self._parsed_header_bytes += len(name) + len(value) + _HEADER_LINE_OVERHEAD
+        if self._parsed_header_bytes > MAX_HEADER_BYTES:
+            raise MalformedResponse(f"headers larger than {MAX_HEADER_BYTES} bytes")
         self._response.headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:

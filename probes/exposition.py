@@ -2,7 +2,8 @@
 
 prometheus-client renders every sample at scrape time, which for 100k+ series blocks the event
 loop that times the probes for seconds. Here each journey keeps its lines pre-rendered, one
-string per metric family, and a scrape only joins strings.
+string per metric family, and a scrape only joins strings, a few hundred journeys at a time
+(``pieces``) so that a server can let the probes run in between.
 
 >>> exposition = Exposition()
 >>> exposition.configure(config, location="paris")   # doctest: +SKIP
@@ -13,7 +14,7 @@ string per metric family, and a scrape only joins strings.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Final
 
@@ -26,6 +27,17 @@ from probes.results import Outcome, RunResult, StepResult
 
 RESULTS: Final = ("success", "failure")
 ZONES: Final = ("satisfied", "tolerating", "frustrated")
+#: The step families that show the last run reaching the step, in the order a step's lines go.
+_LAST_RUN_FAMILIES: Final = (
+    m.STEP_UP,
+    m.STEP_DURATION,
+    m.STEP_STATUS,
+    m.STEP_TLS_EXPIRY,
+    m.STEP_FAILURE_INFO,
+)
+#: Journeys per piece of a streamed scrape: about 0.2-0.5 MB of text, well under a millisecond
+#: of joining, so the probes' timers are never held up long by a scrape.
+PIECE_JOURNEYS: Final = 250
 
 
 def escape(value: str) -> str:
@@ -42,14 +54,41 @@ def _num(value: float) -> str:
 
 
 class _Step:
-    """A step's counters, kept across runs."""
+    """A step's counters, kept across runs, and the lines of the last run that reached it.
 
-    __slots__ = ("failures", "labels", "last")
+    The lines, not the StepResult, are kept: between runs a journey holds only strings and
+    numbers, which the garbage collector never walks (see ``probes.scheduler``).
+    """
+
+    __slots__ = ("failures", "labels", "lines", "reached")
 
     def __init__(self, labels: str) -> None:
         self.labels = labels
         self.failures: dict[str, int] = {}
-        self.last: StepResult | None = None
+        self.reached = False
+        self.lines = dict.fromkeys(_LAST_RUN_FAMILIES, "")
+
+    def reach(self, step: StepResult) -> None:
+        """Take the lines of the run's last attempt at this step."""
+        labels = self.labels
+        lines = self.lines
+        lines[m.STEP_UP] = f"{m.STEP_UP.name}{{{labels}}} {int(step.ok)}\n"
+        lines[m.STEP_DURATION] = "".join(
+            f'{m.STEP_DURATION.name}{{{labels},phase="{p.value}"}} {_num(v)}\n'
+            for p, v in step.phases.items()
+        )
+        lines[m.STEP_STATUS] = f"{m.STEP_STATUS.name}{{{labels}}} {step.status or 0}\n"
+        lines[m.STEP_TLS_EXPIRY] = (
+            f"{m.STEP_TLS_EXPIRY.name}{{{labels}}} {_num(step.cert_expiry)}\n"
+            if step.cert_expiry is not None
+            else ""
+        )
+        lines[m.STEP_FAILURE_INFO] = (
+            f'{m.STEP_FAILURE_INFO.name}{{{labels},reason="{step.reason.value}"}} 1\n'
+            if step.outcome is Outcome.FAILED and step.reason
+            else ""
+        )
+        self.reached = True
 
 
 class _JourneySeries:
@@ -66,8 +105,7 @@ class _JourneySeries:
         self.up: int | None = None
         self.last_run: float | None = None
         self.steps: dict[str, _Step] = {}
-        self.reached: list[str] = []
-        self.chunks: dict[Family, str] = {}
+        self.chunks: dict[Family, str] = {}  # updated in place: see _Step
         self.adopt(journey)
 
     def adopt(self, journey: Journey) -> None:
@@ -89,7 +127,6 @@ class _JourneySeries:
             )
             for name in names
         }
-        self.reached = [n for n in self.reached if n in self.steps]
         self.render()
 
     def record(self, result: RunResult) -> None:
@@ -121,16 +158,17 @@ class _JourneySeries:
                 if step.outcome is Outcome.FAILED and step.name in self.steps and step.reason:
                     failures = self.steps[step.name].failures
                     failures[step.reason.value] = failures.get(step.reason.value, 0) + 1
-        self.reached = []
+        for kept in self.steps.values():
+            kept.reached = False
         for step in result.final.steps:
-            if step.name in self.steps and step.outcome is not Outcome.SKIPPED:
-                self.steps[step.name].last = step
-                self.reached.append(step.name)
+            reached = self.steps.get(step.name)
+            if reached is not None and step.outcome is not Outcome.SKIPPED:
+                reached.reach(step)
         self.render()
 
     def render(self) -> None:
         labels = self.labels
-        c: dict[Family, str] = {}
+        c = self.chunks
         c[m.JOURNEY_RUNS] = "".join(
             f'{m.JOURNEY_RUNS.name}{{{labels},result="{r}"}} {n}\n' for r, n in self.runs.items()
         )
@@ -147,41 +185,14 @@ class _JourneySeries:
         if self.up is not None and self.last_run is not None:
             c[m.JOURNEY_UP] = f"{m.JOURNEY_UP.name}{{{labels}}} {self.up}\n"
             c[m.JOURNEY_LAST_RUN] = f"{m.JOURNEY_LAST_RUN.name}{{{labels}}} {_num(self.last_run)}\n"
-        up: list[str] = []
-        durations: list[str] = []
-        failures: list[str] = []
-        info: list[str] = []
-        status: list[str] = []
-        expiry: list[str] = []
-        for name, step in self.steps.items():
-            failures.extend(
-                f'{m.STEP_FAILURES.name}{{{step.labels},reason="{r}"}} {n}\n'
-                for r, n in step.failures.items()
-            )
-            last = step.last
-            if last is None or name not in self.reached:
-                continue
-            up.append(f"{m.STEP_UP.name}{{{step.labels}}} {int(last.ok)}\n")
-            durations.extend(
-                f'{m.STEP_DURATION.name}{{{step.labels},phase="{p.value}"}} {_num(v)}\n'
-                for p, v in last.phases.items()
-            )
-            status.append(f"{m.STEP_STATUS.name}{{{step.labels}}} {last.status or 0}\n")
-            if last.cert_expiry is not None:
-                expiry.append(
-                    f"{m.STEP_TLS_EXPIRY.name}{{{step.labels}}} {_num(last.cert_expiry)}\n"
-                )
-            if last.outcome is Outcome.FAILED and last.reason:
-                info.append(
-                    f'{m.STEP_FAILURE_INFO.name}{{{step.labels},reason="{last.reason.value}"}} 1\n'
-                )
-        c[m.STEP_UP] = "".join(up)
-        c[m.STEP_DURATION] = "".join(durations)
-        c[m.STEP_FAILURES] = "".join(failures)
-        c[m.STEP_FAILURE_INFO] = "".join(info)
-        c[m.STEP_STATUS] = "".join(status)
-        c[m.STEP_TLS_EXPIRY] = "".join(expiry)
-        self.chunks = c
+        steps = self.steps.values()
+        c[m.STEP_FAILURES] = "".join(
+            f'{m.STEP_FAILURES.name}{{{step.labels},reason="{r}"}} {n}\n'
+            for step in steps
+            for r, n in step.failures.items()
+        )
+        for family in _LAST_RUN_FAMILIES:
+            c[family] = "".join([step.lines[family] for step in steps if step.reached])
 
     def _histogram(self) -> str:
         name, labels = m.JOURNEY_DURATION.name, self.labels
@@ -272,22 +283,39 @@ class Exposition:
 
     def render(self) -> str:
         """The journey families in text format, each family's lines together."""
-        parts: list[str] = []
+        return "".join(self.pieces())
+
+    def pieces(self) -> Iterator[str]:
+        """``render()`` in pieces of at most ``PIECE_JOURNEYS`` journeys' lines each.
+
+        A server writes each piece and lets the event loop run between them, so a scrape of
+        100k+ series never holds up the probes for the whole render; ``"".join`` of the pieces
+        is ``render()``. The journeys are those configured when the iteration starts; a result
+        recorded meanwhile shows in the families not yet rendered.
+
+        >>> for piece in exposition.pieces():   # doctest: +SKIP
+        ...     await response.write(piece.encode())
+        ...     await asyncio.sleep(0)
+        """
+        series = list(self._series.values())
+        definitions = self._definitions
+        hours = self._hours
         for family in m.JOURNEY_FAMILIES:
-            body = "".join([s.chunks.get(family, "") for s in self._series.values()])
+            header = family.header()
+            for start in range(0, len(series), PIECE_JOURNEYS):
+                body = "".join(
+                    [s.chunks.get(family, "") for s in series[start : start + PIECE_JOURNEYS]]
+                )
+                if body:
+                    yield header + body
+                    header = ""
+        for family, body in definitions.items():
             if body:
-                parts.append(family.header())
-                parts.append(body)
-        for family, body in self._definitions.items():
-            if body:
-                parts.append(family.header())
-                parts.append(body)
-        if self._hours:
+                yield family.header() + body
+        if hours:
             now = datetime.fromtimestamp(self._clock(), UTC)
-            parts.append(m.CHANNEL_OPEN.header())
-            parts.extend(
+            yield m.CHANNEL_OPEN.header() + "".join(
                 f'{m.CHANNEL_OPEN.name}{{channel="{escape(name)}"}} '
-                f"{int(hours is None or is_open(hours, now))}\n"
-                for name, hours in self._hours
+                f"{int(h is None or is_open(h, now))}\n"
+                for name, h in hours
             )
-        return "".join(parts)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from probes import exposition as exposition_module
 from probes.config import parse_config
 from probes.exposition import Exposition
+from probes.model import Config
+from probes.results import Attempt, Outcome, Phase, RunResult, StepResult
 from tests.test_scheduler import HOURS_CONFIG, PARIS_WEDNESDAY_10H, PARIS_WEDNESDAY_22H
 
 ALWAYS_OPEN = """
@@ -35,3 +39,56 @@ def test_a_channel_is_open_within_its_hours() -> None:
 
 def test_a_channel_is_closed_outside_its_hours_and_one_without_hours_never_is() -> None:
     assert channel_open(PARIS_WEDNESDAY_22H) == {"voice": 0.0, "app": 1.0}
+
+
+FIVE_MORE = "".join(
+    f"""
+  - name: web{n}
+    kind: web
+    team: care
+    journeys:
+      - {{name: home, steps: [{{name: s, url: "http://127.0.0.1:9/"}}]}}
+"""
+    for n in range(5)
+)
+
+
+def recorded(config: Config) -> Exposition:
+    """An exposition of ``config`` at 10:00 in Paris, where every journey has passed once."""
+    exposition = Exposition(clock=lambda: PARIS_WEDNESDAY_10H)
+    exposition.configure(config, location="paris")
+    for journey in config.journeys:
+        step = StepResult("s", Outcome.PASSED, {Phase.TOTAL: 0.01}, status=200)
+        attempt = Attempt(1, (step,), 0.01)
+        exposition.record(RunResult(journey.channel, journey.name, "paris", 1.7e9, (attempt,)))
+    return exposition
+
+
+def test_the_pieces_join_into_the_render_and_each_holds_few_journeys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(exposition_module, "PIECE_JOURNEYS", 2)
+    config = parse_config(HOURS_CONFIG + ALWAYS_OPEN + FIVE_MORE, environ={})
+    exposition = recorded(config)
+    pieces = list(exposition.pieces())
+    assert "".join(pieces) == exposition.render()
+    assert len(config.journeys) == 7
+    ups = [
+        sum(line.startswith("carewatch_journey_up{") for line in piece.splitlines())
+        for piece in pieces
+    ]
+    assert ups.count(2) == 3
+    assert ups.count(1) == 1
+    assert set(ups) == {0, 1, 2}
+
+
+def test_a_reload_during_a_scrape_shows_in_the_next_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(exposition_module, "PIECE_JOURNEYS", 2)
+    config = parse_config(HOURS_CONFIG + ALWAYS_OPEN + FIVE_MORE, environ={})
+    exposition = recorded(config)
+    before = exposition.render()
+    pieces = exposition.pieces()
+    first = next(pieces)
+    exposition.configure(parse_config(HOURS_CONFIG, environ={}), location="paris")
+    assert first + "".join(pieces) == before
+    assert "web0" not in exposition.render()

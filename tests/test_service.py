@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -10,7 +12,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from probes import exposition as exposition_module
+from probes import metrics as m
 from probes.errors import ConfigError
+from probes.results import Attempt, Outcome, Phase, RunResult, StepResult
 from probes.service import Service
 
 WAIT_SECONDS = 10.0
@@ -272,3 +277,88 @@ async def test_an_agent_at_an_unknown_location_is_refused(
     with pytest.raises(ConfigError) as refused:
         await service.start()
     assert "'lille' is not defined (known: lyon, paris)" in str(refused.value)
+
+
+# --- the heap and the streamed /metrics ------------------------------------------------------
+
+QUIET = """
+defaults: {{interval: 1h, timeout: 1s, retries: 0}}
+channels:
+  - name: app
+    kind: app
+    team: care
+    journeys:
+{journeys}
+"""
+
+
+def quiet_config(journeys: int) -> str:
+    """Journeys that will not run during a test: hourly, against a closed port."""
+    lines = "\n".join(
+        f'      - {{name: j{n}, steps: [{{name: s, url: "http://127.0.0.1:9/"}}]}}'
+        for n in range(journeys)
+    )
+    return QUIET.format(journeys=lines)
+
+
+def frozen(obj: object) -> bool:
+    """True when the collector no longer walks ``obj``: it is in the permanent generation."""
+    assert gc.is_tracked(obj)
+    return all(o is not obj for o in gc.get_objects())
+
+
+class _Garbage:
+    """A cycle only the cyclic collector can free, and a weak reference to watch it go."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+async def test_a_reload_freezes_the_new_config_and_lets_the_old_garbage_go(
+    write_config: Callable[[str], Path],
+) -> None:
+    path = write_config(quiet_config(3))
+    service = Service(path, location="test")
+    await service.start()
+    try:
+        assert gc.get_freeze_count() > 0
+        assert frozen(service.config)
+        garbage = _Garbage()
+        gone = weakref.ref(garbage)
+        assert await service.reload() == []  # freezes ``garbage`` with everything else
+        del garbage
+        path.write_text(quiet_config(4))
+        assert await service.reload() == []
+        assert frozen(service.config)
+        assert service.config is not None
+        assert len(service.config.journeys) == 4
+        assert gone() is None
+    finally:
+        await service.stop()
+    assert gc.get_freeze_count() == 0
+
+
+async def test_metrics_streams_exactly_what_the_exposition_renders(
+    write_config: Callable[[str], Path],
+    aiohttp_client: Callable[..., object],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(exposition_module, "PIECE_JOURNEYS", 2)  # many pieces from 5 journeys
+    service = Service(write_config(quiet_config(5)), location="test")
+    await service.start()
+    service.scheduler.stop()  # nothing changes between the scrape and the render below
+    assert service.config is not None
+    for n, journey in enumerate(service.config.journeys):
+        steps = (StepResult("s", Outcome.PASSED, {Phase.TOTAL: 0.001 * n}, status=200),)
+        attempt = Attempt(1, steps, 0.001 * n)
+        service.exposition.record(RunResult("app", journey.name, "test", 1.7e9, (attempt,)))
+    client = await aiohttp_client(service.app())  # type: ignore[operator]
+    try:
+        text = await scrape(client)
+        journeys = service.exposition.render()
+        assert len(list(service.exposition.pieces())) > len(m.JOURNEY_FAMILIES)
+        assert text.endswith(journeys)
+        assert "carewatch_scheduler_lateness_seconds" in text[: -len(journeys)]
+        assert value(text, "carewatch_journey_up", journey="j4") == 1
+    finally:
+        await service.stop()

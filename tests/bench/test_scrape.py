@@ -3,6 +3,7 @@ samples on both sides. Its speed is judged by ``make bench``, never here."""
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -39,3 +40,19 @@ def test_the_anchor_renders_the_same_samples() -> None:
         }
 
     assert samples(ours) == samples(theirs)
+
+
+def test_the_command_prints_render_and_live_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--journeys", "20", "--repeat", "1", "--seconds", "2.5", "--runs", "1"]
+    assert scrape.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("B3 scrape cost: 20 journeys x 2 steps")
+    for figure in ("render /metrics (s)", "live scrape p99 (s)", "lateness p99 (ms)"):
+        assert figure in out
+
+
+def test_without_seconds_only_the_render_is_measured(capsys: pytest.CaptureFixture[str]) -> None:
+    assert scrape.main(["--journeys", "20", "--repeat", "1", "--seconds", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "render /metrics (s)" in out
+    assert "live scrape" not in out

@@ -26,6 +26,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).parent.parent
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
+#: How far a measured wait may fall short of the time slept: uvloop's timers and ``loop.time()``
+#: count whole milliseconds, so a 0.3 s sleep can measure 0.29999 s on ``perf_counter``.
+CLOCK_SLACK = 0.002
 
 
 def pytest_asyncio_loop_factories(

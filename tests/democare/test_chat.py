@@ -18,6 +18,7 @@ from aiohttp import WSCloseCode, WSMsgType
 from democare._app import build_app
 from democare._state import DEFAULT_LIMITS
 from democare._timings import DEFAULT_TIMINGS
+from tests.conftest import CLOCK_SLACK
 
 if TYPE_CHECKING:
     from conftest import Client, MakeCare
@@ -233,7 +234,7 @@ async def test_an_idle_chat_is_closed(make_care: MakeCare) -> None:
     closing = await socket.receive(timeout=FRAME_TIMEOUT_S)
     assert closing.type is WSMsgType.CLOSE
     assert (socket.close_code, closing.extra) == (WSCloseCode.GOING_AWAY, "idle timeout")
-    assert loop.time() - started >= 0.3
+    assert loop.time() - started >= 0.3 - CLOCK_SLACK
 
 
 async def test_open_chats_are_bounded(make_care: MakeCare) -> None:
@@ -315,7 +316,7 @@ async def test_slow_delays_the_upgrade(care: Client) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     socket, _ = await open_chat(care)
-    assert loop.time() - started >= 0.3
+    assert loop.time() - started >= 0.3 - CLOCK_SLACK
     await socket.close()
 
 
@@ -341,5 +342,5 @@ async def test_late_reply_answers_after_the_delay(care: Client) -> None:
     typing, reply = await reply_to(socket, "roaming")
     assert len(typing) == 2
     assert reply["type"] == "bot_reply"
-    assert loop.time() - started >= LATE_MS / 1000
+    assert loop.time() - started >= LATE_MS / 1000 - CLOCK_SLACK
     await socket.close()

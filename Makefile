@@ -59,8 +59,8 @@ test: system-deps $(STAMP) lint
 ## bench: performance figures against anchors measured in the same run (see README, Performance)
 bench: $(STAMP) system-deps
 	$(PY) -m bench.cpu
-	$(PY) -m bench.scheduling --journeys 5000 --interval 10 --seconds 60
-	$(PY) -m bench.scrape --journeys 5000
+	$(PY) -m bench.scheduling --journeys 5000 --interval 10 --seconds 60 --repeat 3
+	$(PY) -m bench.scrape --journeys 5000 --seconds 60 --runs 3
 	$(PY) -m bench.accuracy
 	$(PY) -m bench.locust_overhead
 

@@ -1,6 +1,9 @@
 """Engine-neutral pieces of running a journey: a run's variable scope, and a step's request.
 
 Both engines call these, so templating means the same thing under asyncio and under gevent.
+An engine that starts thousands of runs a second (a load test) can work out once what is the
+same in every run: ``Scopes`` makes a journey's scopes, ``constant_request`` renders a step
+that names no variable.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final
 
 from probes._types import Scalar
@@ -40,18 +44,86 @@ def new_scope(
     coordinates: Location | None = None,
 ) -> Scope:
     """A fresh scope for one attempt of ``journey``, with a new ``run_id``."""
-    scope = Scope(
-        run_id=uuid.uuid4().hex,
-        journey=journey.name,
-        channel=journey.channel,
-        location=location,
-    )
+    return _scope(journey, variables, location, coordinates, run_id=uuid.uuid4().hex)
+
+
+def _scope(
+    journey: Journey,
+    variables: Mapping[str, Scalar],
+    location: str,
+    coordinates: Location | None,
+    *,
+    run_id: str | None,
+) -> Scope:
+    scope = Scope(journey=journey.name, channel=journey.channel, location=location)
+    if run_id is not None:
+        scope["run_id"] = run_id
     if coordinates is not None:
         scope["location.lat"] = coordinates.lat
         scope["location.lon"] = coordinates.lon
     for name, value in variables.items():
         scope[name] = render(value, scope)
     return scope
+
+
+class Scopes:
+    """Makes the scopes of one journey's attempts, as ``new_scope`` does, with the work that is
+    the same for every attempt done once.
+
+    >>> scopes = Scopes(journey, config.variables, location="local")  # doctest: +SKIP
+    >>> scopes.new()["journey"]                                       # doctest: +SKIP
+    'login'
+
+    When no variable holds a template, the variables are rendered once and copied. With
+    ``run_id=False`` a scope has no ``run_id``: for an engine whose steps read the scope only
+    through templates, and a journey none of whose templates names it (see ``referenced``).
+    """
+
+    def __init__(
+        self,
+        journey: Journey,
+        variables: Mapping[str, Scalar],
+        *,
+        location: str,
+        coordinates: Location | None = None,
+        run_id: bool = True,
+    ) -> None:
+        self._journey = journey
+        self._variables = variables
+        self._location = location
+        self._coordinates = coordinates
+        self._base: Scope | None = None
+        if not any(isinstance(v, str) and "$" in v for v in variables.values()):
+            self._base = _scope(journey, variables, location, coordinates, run_id=None)
+        # A variable named run_id replaces the built-in, as in new_scope.
+        self._run_id = run_id and (self._base is None or "run_id" not in self._base)
+
+    def new(self) -> Scope:
+        """A fresh scope for one attempt, with a new ``run_id`` (unless left out)."""
+        run_id = uuid.uuid4().hex if self._run_id else None
+        if self._base is None:
+            return _scope(
+                self._journey, self._variables, self._location, self._coordinates, run_id=run_id
+            )
+        scope = Scope(self._base)
+        if run_id is not None:
+            scope["run_id"] = run_id
+        return scope
+
+
+def referenced(journey: Journey, variables: Mapping[str, Scalar]) -> frozenset[str]:
+    """Every name a template of ``journey`` refers to: in its steps, its ``finally`` steps, its
+    device profile and the variables. ``${env:...}`` references are not names."""
+    documents: list[object] = [s.model_dump(by_alias=True) for s in journey.steps]
+    documents += [s.model_dump(by_alias=True) for s in journey.finally_steps]
+    if journey.device is not None:
+        documents.append(journey.device.model_dump(by_alias=True))
+    documents.append(dict(variables))
+    names: set[str] = set()
+    for document in documents:
+        for text in _strings(document):
+            names.update(ref.name for ref in scan(text)[0] if not ref.env)
+    return frozenset(names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +168,31 @@ def render_request(step: HttpStep, scope: Mapping[str, object], device: Device |
     )
 
 
+#: No variables at all: rendering against it fails on the first template that names one.
+_NO_VARIABLES: Final[Mapping[str, object]] = MappingProxyType({})
+
+
+def constant_request(step: HttpStep, device: Device | None) -> Request | None:
+    """The request ``step`` makes in every scope, or None when a template in it (or in the
+    device profile) names a variable, ``uuid`` or ``timestamp`` included.
+
+    An engine may render it once and send it on every run. The same ``Request`` is then shared
+    by every run: its headers, query, form and JSON must be read, never changed.
+    """
+    try:
+        return render_request(step, _NO_VARIABLES, device)
+    except MissingVariable:
+        return None
+
+
 def render_headers(
     own: Mapping[str, str], scope: Mapping[str, object], device: Device | None
 ) -> dict[str, str]:
     """A step's headers over its device profile's (User-Agent first), names compared ignoring
     case: ``{"x-platform": "ios"}`` replaces the device's ``X-Platform``."""
     headers: dict[str, str] = {}
+    if device is None and not own:
+        return headers
     if device is not None:
         headers["User-Agent"] = render_str(device.user_agent, scope)
         layers = [device.headers, own]

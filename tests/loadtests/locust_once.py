@@ -1,10 +1,11 @@
-"""Run journeys once each on the Locust engine and print what happened, as JSON.
+"""Run journeys on the Locust engine and print what happened, as JSON.
 
-    python tests/loadtests/locust_once.py CHECKS JOURNEY_ID [JOURNEY_ID ...]
+    python tests/loadtests/locust_once.py CHECKS [--runs N] JOURNEY_ID [JOURNEY_ID ...]
 
 The parity test runs this in a subprocess, so the pytest process is never monkey-patched by
 gevent. It uses the load test's own user classes (``loadtests._users``), in a bare Locust
-``Environment``: one user per journey, one run each, no spawning. Output::
+``Environment``: one user per journey, one run each (``--runs``: that user runs it N times, as
+a simulated customer does), no spawning. Output, ``result`` being the last run's::
 
     {"app/login": {"result": RunResult.to_dict(), "entries": [[type, name, error], ...]}}
 """
@@ -23,7 +24,7 @@ from loadtests._users import user_classes
 from probes.config import load_config
 
 
-def main(checks: str, journey_ids: list[str]) -> dict[str, Any]:
+def main(checks: str, journey_ids: list[str], *, runs: int = 1) -> dict[str, Any]:
     config = load_config(checks)
     classes = user_classes(config, location=config.defaults.location)
     environment = Environment(user_classes=list(classes.values()))
@@ -38,10 +39,15 @@ def main(checks: str, journey_ids: list[str]) -> dict[str, Any]:
         user = classes[journey_id](environment)
         user.on_start()
         entries.clear()
-        result = user.interpreter.run(user.journey)
+        for _ in range(runs):
+            result = user.interpreter.run(user.journey)
         out[journey_id] = {"result": result.to_dict(), "entries": list(entries)}
     return out
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1], sys.argv[2:])))
+    checks, ids = sys.argv[1], sys.argv[2:]
+    runs = 1
+    if ids[:1] == ["--runs"]:
+        runs, ids = int(ids[1]), ids[2:]
+    print(json.dumps(main(checks, ids, runs=runs)))

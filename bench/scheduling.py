@@ -40,7 +40,7 @@ from bench._table import Row, print_table
 from bench._target import Target
 from probes import _loop
 from probes.model import Journey
-from probes.scheduler import offset
+from probes.scheduler import loop_now, offset
 from probes.service import Service
 
 GOAL_P99_SECONDS: Final = 0.020
@@ -223,7 +223,7 @@ async def _measure(
 
     def record(seconds_late: float) -> None:
         lateness.append(seconds_late)
-        scheduled.append(loop.time() - seconds_late)
+        scheduled.append(loop_now(loop) - seconds_late)  # the scheduler's own clock
         observe(seconds_late)
 
     service.scheduler._on_lateness = record
@@ -236,7 +236,7 @@ async def _measure(
     with _Scraper(sock.getsockname()[1], scrape_every, seconds) as scraper:
         await service.start()
         assert service.config is not None
-        loop_start, wall_start = loop.time(), time.time()
+        loop_start, wall_start = loop_now(loop), time.time()
         scraper.begin()
         try:
             with _GcPauses() as gc_pauses:
@@ -244,7 +244,7 @@ async def _measure(
                 if scrape_every > 0:
                     await loop.run_in_executor(None, scraper.collect)
         finally:
-            loop_end = loop.time()
+            loop_end = loop_now(loop)
             await service.stop()
             await runner.cleanup()
     rss = rss_bytes()

@@ -31,6 +31,8 @@ from probes.results import RunResult
 
 DEFAULT_MAX_CONCURRENCY: Final = 256
 _HASH_SPACE: Final = float(2**64)
+#: A loop whose clock is further than this from ``time.monotonic`` counts from another origin.
+_SAME_CLOCK_SECONDS: Final = 60.0
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,20 @@ def offset(journey_id: str, interval: float) -> float:
     """The journey's stable phase within its interval, in [0, interval)."""
     digest = hashlib.blake2b(journey_id.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / _HASH_SPACE * interval
+
+
+def loop_now(loop: asyncio.AbstractEventLoop) -> float:
+    """The loop's clock, now.
+
+    uvloop's ``loop.time()`` is the time its current iteration began, in whole milliseconds: a
+    callback that runs after a long one (a config of thousands of journeys just parsed, a slice
+    of a scrape) reads a time already past. Both loops count from the monotonic clock's origin,
+    so the monotonic clock itself is the loop's clock, fresh: ticks are placed where the wall
+    clock puts them, and lateness is not under-read.
+    """
+    cached = loop.time()
+    fresh = time.monotonic()
+    return fresh if abs(fresh - cached) < _SAME_CLOCK_SECONDS else cached
 
 
 def first_tick(journey_id: str, interval: float, now: float) -> float:
@@ -101,6 +117,7 @@ class Scheduler:
     def schedule(self, journeys: Iterable[Journey]) -> None:
         """Follow a new set of journeys: unchanged ones keep their timing, removed ones stop."""
         loop = asyncio.get_running_loop()
+        loop_time, wall_now = loop_now(loop), self._wall()  # one instant on both clocks
         wanted = {j.id: j for j in journeys}
         for journey_id in list(self._entries):
             if journey_id not in wanted:
@@ -112,8 +129,7 @@ class Scheduler:
                 continue
             if entry is not None:
                 self._drop(journey_id, cancel_run=False)  # a run in progress finishes
-            wall_now = self._wall()
-            when = loop.time() + first_tick(journey_id, journey.interval, wall_now) - wall_now
+            when = loop_time + first_tick(journey_id, journey.interval, wall_now) - wall_now
             entry = _Entry(journey, when, next(self._seq))
             heapq.heappush(self._queue, entry)
             self._entries[journey_id] = entry
@@ -158,7 +174,7 @@ class Scheduler:
         self._timer = None
         loop = asyncio.get_running_loop()
         queue = self._queue
-        now = loop.time()  # a wake-up a little early (uvloop counts milliseconds) re-arms
+        now = loop_now(loop)  # a wake-up a little early (uvloop counts milliseconds) re-arms
         while queue and queue[0].when <= now:
             entry = queue[0]
             if entry.dropped:
@@ -182,7 +198,7 @@ class Scheduler:
     async def _go(self, journey: Journey, scheduled: float) -> None:
         try:
             async with self._slots:
-                self._on_lateness(max(0.0, asyncio.get_running_loop().time() - scheduled))
+                self._on_lateness(max(0.0, loop_now(asyncio.get_running_loop()) - scheduled))
                 self.running += 1
                 try:
                     result = await self._run(journey)

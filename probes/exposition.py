@@ -13,6 +13,7 @@ string per metric family, and a scrape only joins strings, a few hundred journey
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from probes.experience import estimate
 from probes.hours import OpeningHours, is_open
 from probes.metrics import Family, duration_buckets, format_le
 from probes.model import TOLERATING_FACTOR, Channel, Config, Journey
-from probes.results import Outcome, RunResult, StepResult
+from probes.results import Outcome, Phase, RunResult, StepResult
 
 RESULTS: Final = ("success", "failure")
 ZONES: Final = ("satisfied", "tolerating", "frustrated")
@@ -74,8 +75,7 @@ class _Step:
         lines = self.lines
         lines[m.STEP_UP] = f"{m.STEP_UP.name}{{{labels}}} {int(step.ok)}\n"
         lines[m.STEP_DURATION] = "".join(
-            f'{m.STEP_DURATION.name}{{{labels},phase="{p.value}"}} {_num(v)}\n'
-            for p, v in step.phases.items()
+            [f"{_phase_prefix(labels, p)}{_num(v)}\n" for p, v in step.phases.items()]
         )
         lines[m.STEP_STATUS] = f"{m.STEP_STATUS.name}{{{labels}}} {step.status or 0}\n"
         lines[m.STEP_TLS_EXPIRY] = (
@@ -89,6 +89,12 @@ class _Step:
             else ""
         )
         self.reached = True
+
+
+@functools.lru_cache(maxsize=65536)
+def _phase_prefix(labels: str, phase: Phase) -> str:
+    """``carewatch_step_duration_seconds{...,phase="wait"} ``: the same for every run."""
+    return f'{m.STEP_DURATION.name}{{{labels},phase="{phase.value}"}} '
 
 
 class _JourneySeries:
@@ -117,6 +123,10 @@ class _JourneySeries:
             self.bucket_counts = [0] * len(buckets)
             self.duration_sum = 0.0
             self.duration_count = 0
+        name, labels = m.JOURNEY_DURATION.name, self.labels
+        # The histogram's label sets never change: rendered once, each run only adds numbers.
+        self.bucket_prefixes = [f'{name}_bucket{{{labels},le="{format_le(b)}"}} ' for b in buckets]
+        self.bucket_prefixes.append(f'{name}_bucket{{{labels},le="+Inf"}} ')
         names = [s.name for s in (*journey.steps, *journey.finally_steps)]
         self.steps = {
             name: self.steps.get(name)
@@ -198,10 +208,11 @@ class _JourneySeries:
         name, labels = m.JOURNEY_DURATION.name, self.labels
         lines = []
         cumulative = 0
-        for bound, count in zip(self.buckets, self.bucket_counts, strict=True):
+        prefixes = self.bucket_prefixes
+        for prefix, count in zip(prefixes[:-1], self.bucket_counts, strict=True):
             cumulative += count
-            lines.append(f'{name}_bucket{{{labels},le="{format_le(bound)}"}} {cumulative}\n')
-        lines.append(f'{name}_bucket{{{labels},le="+Inf"}} {self.duration_count}\n')
+            lines.append(f"{prefix}{cumulative}\n")
+        lines.append(f"{prefixes[-1]}{self.duration_count}\n")
         lines.append(f"{name}_sum{{{labels}}} {_num(self.duration_sum)}\n")
         lines.append(f"{name}_count{{{labels}}} {self.duration_count}\n")
         return "".join(lines)

@@ -21,9 +21,14 @@ STEP: Final = ("channel", "journey", "step", "location")
 DEFINITION: Final = ("channel", "journey")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Family:
-    """One metric family: its name, type, labels and help."""
+    """One metric family: its name, type, labels and help.
+
+    Each family is one module-level object, compared and hashed by identity: the exposition
+    keys every journey's lines by family on each result, and a field-by-field hash there cost
+    more than the lines themselves.
+    """
 
     name: str
     kind: Kind

@@ -13,7 +13,6 @@ string per metric family, and a scrape only joins strings, a few hundred journey
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from probes.experience import estimate
 from probes.hours import OpeningHours, is_open
 from probes.metrics import Family, duration_buckets, format_le
 from probes.model import TOLERATING_FACTOR, Channel, Config, Journey
-from probes.results import Outcome, Phase, RunResult, StepResult
+from probes.results import Outcome, RunResult, StepResult
 
 RESULTS: Final = ("success", "failure")
 ZONES: Final = ("satisfied", "tolerating", "frustrated")
@@ -61,10 +60,13 @@ class _Step:
     numbers, which the garbage collector never walks (see ``probes.scheduler``).
     """
 
-    __slots__ = ("failures", "labels", "lines", "reached")
+    __slots__ = ("failures", "labels", "lines", "phase_prefixes", "reached")
 
     def __init__(self, labels: str) -> None:
         self.labels = labels
+        # The duration lines' label sets, by phase name. Strings only: a dict of strings is
+        # one the garbage collector does not track, though it is filled after the freeze.
+        self.phase_prefixes: dict[str, str] = {}
         self.failures: dict[str, int] = {}
         self.reached = False
         self.lines = dict.fromkeys(_LAST_RUN_FAMILIES, "")
@@ -74,9 +76,16 @@ class _Step:
         labels = self.labels
         lines = self.lines
         lines[m.STEP_UP] = f"{m.STEP_UP.name}{{{labels}}} {int(step.ok)}\n"
-        lines[m.STEP_DURATION] = "".join(
-            [f"{_phase_prefix(labels, p)}{_num(v)}\n" for p, v in step.phases.items()]
-        )
+        prefixes = self.phase_prefixes
+        durations = []
+        for phase, seconds in step.phases.items():
+            prefix = prefixes.get(phase.value)
+            if prefix is None:
+                prefix = prefixes[phase.value] = (
+                    f'{m.STEP_DURATION.name}{{{labels},phase="{phase.value}"}} '
+                )
+            durations.append(f"{prefix}{_num(seconds)}\n")
+        lines[m.STEP_DURATION] = "".join(durations)
         lines[m.STEP_STATUS] = f"{m.STEP_STATUS.name}{{{labels}}} {step.status or 0}\n"
         lines[m.STEP_TLS_EXPIRY] = (
             f"{m.STEP_TLS_EXPIRY.name}{{{labels}}} {_num(step.cert_expiry)}\n"
@@ -89,12 +98,6 @@ class _Step:
             else ""
         )
         self.reached = True
-
-
-@functools.lru_cache(maxsize=65536)
-def _phase_prefix(labels: str, phase: Phase) -> str:
-    """``carewatch_step_duration_seconds{...,phase="wait"} ``: the same for every run."""
-    return f'{m.STEP_DURATION.name}{{{labels},phase="{phase.value}"}} '
 
 
 class _JourneySeries:
@@ -125,8 +128,10 @@ class _JourneySeries:
             self.duration_count = 0
         name, labels = m.JOURNEY_DURATION.name, self.labels
         # The histogram's label sets never change: rendered once, each run only adds numbers.
-        self.bucket_prefixes = [f'{name}_bucket{{{labels},le="{format_le(b)}"}} ' for b in buckets]
-        self.bucket_prefixes.append(f'{name}_bucket{{{labels},le="+Inf"}} ')
+        self.bucket_prefixes = (
+            *(f'{name}_bucket{{{labels},le="{format_le(b)}"}} ' for b in buckets),
+            f'{name}_bucket{{{labels},le="+Inf"}} ',
+        )
         names = [s.name for s in (*journey.steps, *journey.finally_steps)]
         self.steps = {
             name: self.steps.get(name)

@@ -91,7 +91,7 @@ async def test_the_bot_greets_types_then_answers_with_an_intent_and_article(
         arrivals.append(loop.time())
     assert len(arrivals) in {1, 2}
     if len(arrivals) == 2:
-        assert 0.05 <= arrivals[1] - arrivals[0] <= 0.15
+        assert 0.05 - CLOCK_SLACK <= arrivals[1] - arrivals[0] <= 0.15
     assert received == {
         "type": "bot_reply",
         "text": received["text"],

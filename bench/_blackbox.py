@@ -10,7 +10,6 @@ the smoke runs) installs. Its ``http_2xx`` module opens a fresh connection for e
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -18,6 +17,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Final
+
+from bench._journeys import free_port
 
 COMMAND: Final = "prometheus-blackbox-exporter"
 INSTALL: Final = "apt-get install -y prometheus-blackbox-exporter (make bench does this)"
@@ -38,13 +39,6 @@ modules:
 
 class BlackboxMissing(RuntimeError):
     """The blackbox_exporter binary is not installed."""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Blackbox:
@@ -71,7 +65,7 @@ class Blackbox:
             raise BlackboxMissing(f"{COMMAND} is not installed: {INSTALL}")
         config = self.workdir / "blackbox.yml"
         config.write_text(_CONFIG, encoding="utf-8")
-        self.address = f"127.0.0.1:{_free_port()}"
+        self.address = f"127.0.0.1:{free_port()}"
         self._process = subprocess.Popen(
             [
                 binary,

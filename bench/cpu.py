@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Final
 
 import aiohttp
-import yaml
 
 from bench._blackbox import Blackbox
+from bench._journeys import checks_text, free_port
 from bench._proc import cpu_seconds
 from bench._table import Row, print_table
 from bench._target import Target
@@ -46,7 +46,7 @@ from bench._target import Target
 GOAL_RATIO: Final = 0.5
 REPO: Final = Path(__file__).resolve().parent.parent
 INTERVAL_SECONDS: Final = 5.0
-JOURNEY_TIMEOUT: Final = "2s"
+JOURNEY_TIMEOUT_SECONDS: Final = 2.0
 START_TIMEOUT_SECONDS: Final = 60.0
 STOP_TIMEOUT_SECONDS: Final = 10.0
 SCRAPE_TIMEOUT_SECONDS: Final = 30.0
@@ -54,31 +54,12 @@ SCRAPE_TIMEOUT_SECONDS: Final = 30.0
 DRIVER_CONCURRENCY: Final = 64
 PER_THOUSAND: Final = 1000
 RUNS_TOTAL: Final = "carewatch_journey_runs_total{"
-_PER_CHANNEL: Final = 100
 _POLL_SECONDS: Final = 0.1
 
 
 def config_text(journeys: int, *, interval: float, url: str) -> str:
     """``journeys`` one-step journeys, GET ``url``, every ``interval`` seconds."""
-    channels = [
-        {
-            "name": f"ch{c}",
-            "kind": "app",
-            "team": "bench",
-            "journeys": [
-                {"name": f"j{j}", "steps": [{"name": "get", "url": url}]}
-                for j in range(min(_PER_CHANNEL, journeys - c * _PER_CHANNEL))
-            ],
-        }
-        for c in range(-(-journeys // _PER_CHANNEL))
-    ]
-    defaults = {
-        "interval": f"{interval:g}s",
-        "timeout": JOURNEY_TIMEOUT,
-        "retries": 0,
-        "location": "bench",
-    }
-    return yaml.safe_dump({"defaults": defaults, "channels": channels})
+    return checks_text(journeys, interval=interval, url=url, timeout=JOURNEY_TIMEOUT_SECONDS)
 
 
 # --- carewatch ------------------------------------------------------------------------------
@@ -102,14 +83,6 @@ def _runs(text: str) -> tuple[float, float]:
     return runs, failed
 
 
-def _free_address() -> str:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{sock.getsockname()[1]}"
-
-
 def measure_carewatch(
     url: str, *, rate: float, seconds: float, warmup: float, workdir: str
 ) -> dict[str, float]:
@@ -117,7 +90,7 @@ def measure_carewatch(
     journeys = max(1, round(rate * INTERVAL_SECONDS))
     checks = Path(workdir) / "cpu-checks.yaml"
     checks.write_text(config_text(journeys, interval=INTERVAL_SECONDS, url=url), "utf-8")
-    address = _free_address()
+    address = f"127.0.0.1:{free_port()}"
     command = [sys.executable, str(REPO / "exporter.py"), "--config", str(checks)]
     command += ["--listen", address, "--location", "bench", "--log-level", "WARNING"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL)

@@ -31,10 +31,10 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
-import yaml
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench._journeys import checks_text
 from bench._proc import rss_bytes
 from bench._table import Row, print_table
 from bench._target import Target
@@ -59,7 +59,6 @@ JOURNEY_TIMEOUT_SECONDS: Final = 5.0
 SCRAPE_ACCEPT: Final = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4"
 LOOPBACK: Final = "127.0.0.1"
 METRICS_PATH: Final = "/metrics"
-_PER_CHANNEL: Final = 100
 _MIB: Final = 1024 * 1024
 _MS: Final = 1000.0
 #: Figures that are totals over the repetitions; every other figure is their median.
@@ -67,25 +66,8 @@ _TOTALS: Final = ("due", "started", "starts", "runs", "failed", "skipped", "miss
 
 
 def _config_text(journeys: int, interval: float, url: str, steps: int = 1) -> str:
-    channels = [
-        {
-            "name": f"ch{c}",
-            "kind": "app",
-            "team": "bench",
-            "journeys": [
-                {"name": f"j{j}", "steps": [{"name": f"s{s}", "url": url} for s in range(steps)]}
-                for j in range(min(_PER_CHANNEL, journeys - c * _PER_CHANNEL))
-            ],
-        }
-        for c in range(-(-journeys // _PER_CHANNEL))
-    ]
-    defaults = {
-        "interval": f"{interval:g}s",
-        "timeout": f"{min(interval, JOURNEY_TIMEOUT_SECONDS):g}s",
-        "retries": 0,
-        "location": "bench",
-    }
-    return yaml.safe_dump({"defaults": defaults, "channels": channels})
+    timeout = min(interval, JOURNEY_TIMEOUT_SECONDS)
+    return checks_text(journeys, interval=interval, url=url, timeout=timeout, steps=steps)
 
 
 # --- the scraper: its own process, like Prometheus ------------------------------------------

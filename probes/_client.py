@@ -28,13 +28,13 @@ import aiohappyeyeballs
 import aiohttp
 from yarl import URL
 
+from probes._address import join_address
 from probes._connector import TlsConnector
+from probes._net import count_tls, os_message, tls_failure
 from probes._timing import Timer
 from probes._tls import (
-    certificate_expiry,
     describe_tls_error,
     peer_expiry,
-    presented_certificate,
     ssl_reason,
 )
 from probes._wire import (
@@ -45,7 +45,6 @@ from probes._wire import (
     RawResponse,
     WireError,
 )
-from probes.experience import TLS12_ROUND_TRIPS
 from probes.interpret import Request
 from probes.results import Phase, Reason
 
@@ -78,7 +77,7 @@ class ConnectFailed(ClientError):
     reason = Reason.CONNECT
 
     def __init__(self, host: str, port: int, exc: OSError) -> None:
-        super().__init__(f"cannot connect to {host}:{port}: {exc.strerror or exc}")
+        super().__init__(f"cannot connect to {join_address(host, port)}: {os_message(exc)}")
 
 
 class TlsFailed(ClientError):
@@ -114,18 +113,19 @@ class Answer:
     cert_expiry: float | None
 
 
+_Key = tuple[str, str, int, int, str | None]
+
+
 class _Connection:
-    """A pooled connection and what it learned about TLS."""
+    """A pooled connection, the origin and TLS set-up it serves, and what it learned of TLS."""
 
-    __slots__ = ("fresh", "http", "ssl_object")
+    __slots__ = ("fresh", "http", "key", "ssl_object")
 
-    def __init__(self, http: HttpConnection, ssl_object: ssl.SSLObject | None) -> None:
+    def __init__(self, http: HttpConnection, key: _Key, ssl_object: ssl.SSLObject | None) -> None:
         self.http = http
+        self.key = key
         self.ssl_object = ssl_object
         self.fresh = True  # made for the request using it now
-
-
-_Key = tuple[str, str, int, int, str | None]
 
 
 class Client:
@@ -190,7 +190,7 @@ class Client:
             timer.traffic.requests += 1
             timer.traffic.bytes_sent += len(data)
             try:
-                response = await self._exchange(connection, data, method, url, tls, timer)
+                response = await self._exchange(connection, data, method, tls, timer)
             except Disconnected:
                 if connection.fresh or method not in _IDEMPOTENT:
                     raise
@@ -199,7 +199,7 @@ class Client:
                 timer.enter(Phase.WAIT)
                 timer.traffic.requests += 1
                 timer.traffic.bytes_sent += len(data)
-                response = await self._exchange(connection, data, method, url, tls, timer)
+                response = await self._exchange(connection, data, method, tls, timer)
             timer.traffic.bytes_received += response.received
             cookies = [v for k, v in response.headers if k.lower() == "set-cookie"]
             if cookies:
@@ -263,11 +263,10 @@ class Client:
         ssl_object = None
         if secure:
             timer.enter(Phase.TLS)
-            ssl_object = await self._handshake(http, transport, host, port, tls, timer)
-            meter.tls_handshakes += 1
-            if ssl_object.version() != TLS_1_3:
-                meter.tls_round_trips = TLS12_ROUND_TRIPS
-        return _Connection(http, ssl_object)
+            transport = await self._handshake(http, transport, host, port, tls, timer)
+            count_tls(timer, transport)
+            ssl_object = transport.get_extra_info("ssl_object")
+        return _Connection(http, key, ssl_object)
 
     async def _handshake(
         self,
@@ -277,37 +276,33 @@ class Client:
         port: int,
         tls: TlsOptions,
         timer: Timer,
-    ) -> ssl.SSLObject:
+    ) -> asyncio.Transport:
+        """``transport`` upgraded to TLS, or TlsFailed saying why not."""
         name = tls.server_name or host
         loop = asyncio.get_running_loop()
         try:
             upgraded = await loop.start_tls(transport, http, tls.context, server_hostname=name)
         except BaseException as exc:
             transport.abort()
-            if isinstance(exc, ssl.CertificateError):
-                timer.enter(None)  # the step ends here: reading the certificate is not its time
-                certificate = await presented_certificate(host, port, server_name=name)
-                message = describe_tls_error(exc, host=name, certificate=certificate)
-                raise TlsFailed(message, cert_expiry=certificate_expiry(certificate)) from exc
             if isinstance(exc, ssl.SSLError | ConnectionError):
                 # The TCP connection stood: a reset or an EOF now is the TLS handshake failing.
-                raise TlsFailed(describe_tls_error(exc, host=name)) from exc
+                if isinstance(exc, ssl.CertificateError):
+                    timer.enter(None)  # the step ends here: re-reading the certificate is not
+                failure, expiry = await tls_failure(exc, name, peek=(host, port))
+                raise TlsFailed(failure.message, cert_expiry=expiry) from exc
             if isinstance(exc, OSError) and not isinstance(exc, TimeoutError):
                 raise ConnectFailed(host, port, exc) from exc
             raise
         if upgraded is None:  # the transport closed while the handshake was starting
             raise TlsFailed("connection closed before TLS began")
         http.connection_made(upgraded)  # start_tls swaps the transport under the protocol
-        ssl_object = upgraded.get_extra_info("ssl_object")
-        assert isinstance(ssl_object, ssl.SSLObject)
-        return ssl_object
+        return upgraded
 
     async def _exchange(
         self,
         connection: _Connection,
         data: bytes,
         method: str,
-        url: URL,
         tls: TlsOptions,
         timer: Timer,
     ) -> RawResponse:
@@ -317,17 +312,10 @@ class Client:
                 head_only=method == "HEAD",
                 on_headers=lambda status: self._headers_in(timer, status),
             )
-        except ConnectionLost as exc:
-            if exc.cause is not None and ssl_reason(exc.cause) is not None:
-                raise TlsFailed(describe_tls_error(exc.cause)) from exc  # an alert, after all
-            if connection.fresh and _refused_handshake(connection, exc):
-                what = "rejected" if tls.client_certificate else "required"
-                raise TlsFailed(
-                    f"client certificate {what} by the server (it dropped the connection "
-                    "before finishing the TLS handshake)"
-                ) from exc
-            raise
         except WireError as exc:
+            cause = exc.cause if isinstance(exc, ConnectionLost) else None
+            if cause is not None and ssl_reason(cause) is not None:
+                raise TlsFailed(describe_tls_error(cause)) from exc  # an alert, after all
             if connection.fresh and _refused_handshake(connection, exc):
                 what = "rejected" if tls.client_certificate else "required"
                 raise TlsFailed(
@@ -336,14 +324,7 @@ class Client:
                 ) from exc
             raise
         if response.keep_alive and not connection.http.closed:
-            key: _Key = (
-                url.scheme,
-                url.raw_host or "",
-                url.port or 0,
-                id(tls.context) if url.scheme == "https" else 0,
-                tls.server_name,
-            )
-            self._idle[key] = connection
+            self._idle[connection.key] = connection
         else:
             connection.http.close()
         return response

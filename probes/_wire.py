@@ -22,6 +22,7 @@ from typing import Any, Final, cast
 
 import httptools
 
+from probes._net import os_message
 from probes.results import Reason
 
 try:  # brotli is optional, as for aiohttp: without it, br is neither asked for nor decoded
@@ -158,7 +159,7 @@ class HttpConnection(asyncio.Protocol):
         elif not self._headers_done():
             self._fail(ConnectionLost(exc) if exc else MalformedResponse("headers cut short"))
         else:
-            self._fail(BrokenBody(_os_message(exc) if exc else "cut short by the server"))
+            self._fail(BrokenBody(os_message(exc) if exc else "cut short by the server"))
 
     # --- the exchange -------------------------------------------------------------------
 
@@ -313,7 +314,3 @@ class _Brotli:
 
 def _malformed(exc: Exception) -> MalformedResponse:
     return MalformedResponse(str(exc) or type(exc).__name__)
-
-
-def _os_message(exc: BaseException | None) -> str:
-    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

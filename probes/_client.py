@@ -186,9 +186,6 @@ class Client:
         for hop in range(MAX_REDIRECTS + 1):
             data = self._head(method, url, headers, body, content_type)  # before connecting
             connection = await self._connection(url, tls, timer)
-            timer.enter(Phase.WAIT)
-            timer.traffic.requests += 1
-            timer.traffic.bytes_sent += len(data)
             try:
                 response = await self._exchange(connection, data, method, tls, timer)
             except Disconnected:
@@ -196,9 +193,6 @@ class Client:
                     raise
                 # The server had closed the kept-alive connection: a new one, as a browser would.
                 connection = await self._connection(url, tls, timer)
-                timer.enter(Phase.WAIT)
-                timer.traffic.requests += 1
-                timer.traffic.bytes_sent += len(data)
                 response = await self._exchange(connection, data, method, tls, timer)
             timer.traffic.bytes_received += response.received
             cookies = [v for k, v in response.headers if k.lower() == "set-cookie"]
@@ -306,6 +300,10 @@ class Client:
         tls: TlsOptions,
         timer: Timer,
     ) -> RawResponse:
+        """Send ``data`` on ``connection`` and read the answer; the ``wait`` phase starts."""
+        timer.enter(Phase.WAIT)
+        timer.traffic.requests += 1
+        timer.traffic.bytes_sent += len(data)
         try:
             response = await connection.http.exchange(
                 data,

@@ -18,12 +18,10 @@ from typing import Final
 
 from aiohttp import web
 
-from probes._loop import run as run_on_uvloop
-from probes._types import NAME_PATTERN
-from probes.config import load_config
-from probes.errors import ConfigError
-from probes.scheduler import DEFAULT_MAX_CONCURRENCY
-from probes.service import Service
+from probes import ConfigError
+from probes.engine import run_on_uvloop
+from probes.model import NAME_PATTERN, load_config
+from probes.service import DEFAULT_MAX_CONCURRENCY, Service
 
 DEFAULT_LISTEN: Final = "127.0.0.1:9640"
 log = logging.getLogger("carewatch")

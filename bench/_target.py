@@ -20,7 +20,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import Final
 
-from probes._loop import run as run_on_uvloop
+from probes.engine import run_on_uvloop
 
 START_TIMEOUT_SECONDS: Final = 10.0
 STOP_TIMEOUT_SECONDS: Final = 5.0

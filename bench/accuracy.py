@@ -47,11 +47,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench._blackbox import Blackbox
 from bench._table import Row, print_table
 from bench._target import SERVER_TIMING, Target, server_timing_seconds
-from probes._loop import run as run_on_uvloop
-from probes.config import parse_config
-from probes.engine import Engine
-from probes.model import Journey
-from probes.results import Phase
+from probes.engine import Engine, run_on_uvloop
+from probes.model import Journey, parse_config
+from probes.runs import Phase
 
 PROBES: Final = 50
 HOLDS_MS: Final = (0.0, 50.0, 200.0)

@@ -4,8 +4,8 @@
                                [--steps 1] [--scrape 15] [--repeat 3]
 
 Every step is one HTTP GET against a loopback target served by a separate process, so the
-target's CPU is not charged to the scheduler. ``probes.service.Service`` runs the journeys as
-the exporter does (scheduler, engine, exposition, on ``probes._loop``), and its /metrics is
+target's CPU is not charged to the scheduler. ``probes.service.agent.Service`` runs the journeys as
+the exporter does (scheduler, engine, exposition, on ``probes.engine.loop``), and its /metrics is
 fetched whole every ``--scrape`` seconds by a scraper in its own process, as Prometheus would:
 the service's side of a scrape is work its event loop really does, the scraper's is not.
 Lateness is every exact value the scheduler reports; missed runs are skipped runs plus ticks
@@ -38,10 +38,9 @@ from bench._journeys import checks_text
 from bench._proc import rss_bytes
 from bench._table import Row, print_table
 from bench._target import Target
-from probes import _loop
+from probes.engine import run_on_uvloop
 from probes.model import Journey
-from probes.scheduler import loop_now, offset
-from probes.service import Service
+from probes.service import Service, loop_now, offset
 
 GOAL_P99_SECONDS: Final = 0.020
 GOAL_MISSED: Final = 0
@@ -293,7 +292,7 @@ def run(
         with open(path, "w") as f:
             f.write(_config_text(journeys, interval, url, steps))
         return _combine(
-            [_loop.run(_measure(path, journeys, seconds, scrape_every)) for _ in range(repeat)]
+            [run_on_uvloop(_measure(path, journeys, seconds, scrape_every)) for _ in range(repeat)]
         )
 
 

@@ -33,9 +33,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench import scheduling
 from bench._table import Row, print_table
-from probes.config import parse_config
-from probes.exposition import Exposition
-from probes.results import Attempt, Outcome, Phase, RunResult, StepResult
+from probes.model import parse_config
+from probes.runs import Attempt, Outcome, Phase, RunResult, StepResult
+from probes.service import Exposition
 
 GOAL_SECONDS: Final = 0.2
 GOAL_RATIO: Final = 10.0

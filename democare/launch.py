@@ -22,8 +22,8 @@ from typing import Final
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from probes.config import load_config
-from probes.errors import ConfigError
+from probes import ConfigError
+from probes.model import load_config
 
 STATE: Final = Path(".demo")
 READY_TIMEOUT_SECONDS: Final = 20.0

@@ -1,7 +1,7 @@
 """carewatch load tests: the journeys of checks.yaml run as Locust users.
 
 ``loadtests/locustfile.py`` builds one Locust user class per journey; the users interpret the
-same journey model as the probes (``probes.model``), on Locust's gevent-based clients. Run it
+same journey model as the probes (``probes.model.config``), on Locust's gevent-based clients. Run it
 with ``make loadtest`` or ``locust -f loadtests/locustfile.py``.
 
 This package's ``__init__`` imports nothing, and never locust: gevent monkey-patches the standard

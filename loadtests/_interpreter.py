@@ -1,8 +1,9 @@
 """The gevent engine: a journey run on one Locust user's client, step by step, reported to Locust.
 
-It interprets the same model as the asyncio engine (``probes.engine``), with the same pure pieces:
+It interprets the same model as the asyncio engine (``probes.engine``), with the same pure
+pieces:
 ``Scopes`` (``new_scope``, made once per journey) and ``render_request`` for templating,
-``require`` to skip ``finally`` steps whose inputs were never captured, ``probes.expect.judge``
+``require`` to skip ``finally`` steps whose inputs were never captured, ``probes.runs.expect.judge``
 for assertions and captures. So both engines reach the same verdict, name the same failing step
 and give the same ``Reason``.
 
@@ -59,23 +60,37 @@ from geventhttpclient.useragent import RetriesExceeded
 from locust.contrib.fasthttp import FastHttpSession, LocustBadStatusCode, ResponseContextManager
 
 from loadtests._ws import WS_REQUEST_TYPE, Conversation
-from probes._types import Scalar
-from probes.durations import format_duration
-from probes.errors import MissingVariable
-from probes.expect import Response, judge
-from probes.interpret import (
+from probes import MissingVariable
+from probes.model import (
+    Expect,
+    HttpStep,
+    Journey,
+    Location,
+    Scalar,
+    Step,
+    WebSocketStep,
+    format_duration,
+    status_matches,
+)
+from probes.runs import (
+    Attempt,
+    Failure,
+    Outcome,
+    Phase,
+    Reason,
     Request,
+    Response,
+    RunResult,
     Scope,
     Scopes,
+    StepResult,
     constant_request,
+    judge,
     referenced,
     render_request,
     render_tls,
     require,
 )
-from probes.model import Journey, Location
-from probes.results import Attempt, Failure, Outcome, Phase, Reason, RunResult, StepResult
-from probes.steps import Expect, HttpStep, Step, WebSocketStep, status_matches
 
 __all__ = ["JOURNEY_REQUEST_TYPE", "MAX_REDIRECTS", "Interpreter", "JourneyFailed", "StepFailed"]
 

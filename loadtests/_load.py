@@ -28,7 +28,7 @@ from locust import LoadTestShape
 from locust.argument_parser import LocustArgumentParser
 from locust.event import Events
 
-from probes.thresholds import LoadTest, Stage
+from probes.model import LoadTest, Stage
 
 
 class StagesShape(LoadTestShape):

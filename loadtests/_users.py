@@ -23,12 +23,9 @@ from locust.contrib.fasthttp import FastHttpUser
 
 from loadtests._interpreter import MAX_REDIRECTS, Interpreter
 from loadtests.journeys import included, settings, tags
-from probes._types import Scalar
-from probes.errors import MissingVariable
-from probes.interpret import new_scope
-from probes.model import Config, Journey, Location
-from probes.steps import HttpStep, WebSocketStep
-from probes.templating import render_str
+from probes import MissingVariable
+from probes.model import Config, HttpStep, Journey, Location, Scalar, WebSocketStep, render_str
+from probes.runs import new_scope
 
 #: The host of a user whose journey names none Locust can use. Requests use full URLs, so the
 #: host is only what Locust shows, and what ``--host`` would replace (to no effect).

@@ -34,8 +34,15 @@ from locust.stats import RequestStats, StatsEntry
 from loadtests._interpreter import JOURNEY_REQUEST_TYPE
 from loadtests.journeys import included
 from loadtests.report import evaluate, exit_code, json_verdict, junit_xml, summary
-from probes.model import Config, Journey
-from probes.thresholds import TOTAL_ENTRY, EntryStats, Threshold, Verdict, default_thresholds
+from probes.model import (
+    TOTAL_ENTRY,
+    Config,
+    EntryStats,
+    Journey,
+    Threshold,
+    Verdict,
+    default_thresholds,
+)
 
 log = logging.getLogger("carewatch.loadtest")
 #: Why a journey the engine can run has no verdict: the class list or ``--tags`` left it out.

@@ -1,6 +1,7 @@
 """WebSocket steps (chat) under gevent, on websocket-client: the same conversation as the probes.
 
-``probes._ws`` holds a conversation on aiohttp; this holds it on websocket-client, whose sockets
+``probes.engine.websocket_step`` holds a conversation on aiohttp; this holds it on
+websocket-client, whose sockets
 gevent makes cooperative. The rules are the same: a ``receive`` skips messages that do not match
 (typing indicators, read receipts) until one does or its ``within`` passes; a ``send`` renders
 its text or JSON in the run's scope; a receive's ``capture`` goes into the scope.
@@ -25,24 +26,32 @@ from typing import Final
 
 import websocket
 
-from probes.chat import (
+from probes.model import (
+    Capture,
+    Device,
+    Receive,
+    Send,
+    WebSocketStep,
+    format_duration,
+    render,
+    render_str,
+)
+from probes.runs import (
     CLOSE_WAIT,
     NOT_JSON,
     SHOWN_SKIPPED,
     SWITCHING_PROTOCOLS,
+    Failure,
+    Reason,
+    Response,
     matches,
     parse,
+    render_headers,
     skips,
     summary,
+    take,
     wanted_text,
 )
-from probes.durations import format_duration
-from probes.expect import Response, take
-from probes.interpret import render_headers
-from probes.model import Device
-from probes.results import Failure, Reason
-from probes.steps import Capture, Receive, Send, WebSocketStep
-from probes.templating import render, render_str
 
 #: The request type of a chat conversation's entry in Locust's statistics.
 WS_REQUEST_TYPE: Final = "WS"

@@ -29,7 +29,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Final
 
-from probes.durations import parse_duration
+from probes.model import parse_duration
 
 REPO: Final = Path(__file__).resolve().parent.parent
 OUT: Final = REPO / ".demo"

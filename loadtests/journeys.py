@@ -16,9 +16,18 @@ from __future__ import annotations
 
 from typing import Final
 
-from probes.model import Config, Journey
-from probes.steps import AwaitStep, DnsStep, HttpStep, SmtpStep, Step, TcpStep, WebSocketStep
-from probes.thresholds import JourneyLoadTest
+from probes.model import (
+    AwaitStep,
+    Config,
+    DnsStep,
+    HttpStep,
+    Journey,
+    JourneyLoadTest,
+    SmtpStep,
+    Step,
+    TcpStep,
+    WebSocketStep,
+)
 
 #: What the Locust engine says about each step kind it cannot run yet.
 _NOT_RUN: Final[dict[type, str]] = {

@@ -44,9 +44,8 @@ from loadtests import _load as load
 from loadtests._users import NO_HOST, selected, user_classes
 from loadtests._verdict import install
 from loadtests.journeys import excluded
-from probes._types import NAME_PATTERN
-from probes.config import load_config
-from probes.errors import ConfigError
+from probes import ConfigError
+from probes.model import NAME_PATTERN, load_config
 
 #: As the exporter's ``Exit.CONFIG``: the checks file is invalid, or nothing in it can run.
 EXIT_CONFIG: Final = 2

@@ -13,7 +13,7 @@ the ``JOURNEY`` entries left out). The rest are pure functions of the verdicts:
 The last three also list the journeys left out of the run, each with its reason (``skipped``:
 ``[(journey_id, reason)]``, as ``loadtests.journeys.excluded`` gives them).
 
->>> from probes.thresholds import EntryStats, parse_threshold
+>>> from probes.model.thresholds import EntryStats, parse_threshold
 >>> stats = EntryStats("app/login", requests=100, failures=0, rps=5.0, avg=0.9, min=0.3,
 ...                    max=2.2, percentiles={0.95: 1.31})
 >>> verdicts = evaluate({"app/login": [parse_threshold("p95 < 800ms")]},
@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import IntEnum
 from typing import Any, Final, TypeAlias
 
-from probes.thresholds import (
+from probes.model import (
     PERCENTILE_RESOLUTION,
     TOTAL_ENTRY,
     TOTAL_MEANING,

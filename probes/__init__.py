@@ -10,17 +10,16 @@ both engines and every generator can use it:
   an ``SmtpStep``.
 * ``RunResult`` > ``Attempt`` > ``StepResult``, with ``Reason`` and ``Phase``: what a run found.
 
-The asyncio engine lives in ``probes.engine`` and the scheduler in ``probes.scheduler``; import
-them explicitly where an event loop runs. ``probes.metrics`` is the metric contract.
+The asyncio engine lives in ``probes.engine`` and the running agent in ``probes.service``;
+import them explicitly where an event loop runs. ``probes.metrics`` is the metric contract.
 """
 
 from __future__ import annotations
 
-from probes.config import load_config, parse_config
 from probes.errors import CarewatchError, ConfigError, MissingVariable, Problem
-from probes.model import Channel, ChannelKind, Config, Defaults, Device, Journey, Slo
-from probes.results import Attempt, Outcome, Phase, Reason, RunResult, StepResult
-from probes.steps import (
+from probes.model.config import Channel, ChannelKind, Config, Defaults, Device, Journey, Slo
+from probes.model.load import load_config, parse_config
+from probes.model.steps import (
     AwaitStep,
     Capture,
     DnsStep,
@@ -32,6 +31,7 @@ from probes.steps import (
     Tls,
     WebSocketStep,
 )
+from probes.runs.results import Attempt, Outcome, Phase, Reason, RunResult, StepResult
 
 __all__ = [
     "Attempt",

@@ -5,7 +5,7 @@
   * MissingVariable     -- a template names a variable that has no value in this run (a capture
                            that an earlier, failed step never took); engines skip the step
 
-Probe failures are not exceptions: a failed step is a result (see ``probes.results``) with a
+Probe failures are not exceptions: a failed step is a result (see ``probes.runs.results``) with a
 ``reason`` from a closed enum and a human message.
 """
 

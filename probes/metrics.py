@@ -1,8 +1,8 @@
 """The metric contract: every name, type, label set and help text carewatch publishes.
 
 Alerts and dashboards are generated from these names, so treat them as a public API. This
-module is pure data; ``probes.exposition`` renders the journey series and ``probes.service``
-the agent's own metrics.
+module is pure data; ``probes.service.exposition`` renders the journey series and
+``probes.service.agent`` the agent's own metrics.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Final, Literal
 
 from prometheus_client.utils import floatToGoString
 
-from probes.model import TOLERATING_FACTOR, Journey
+from probes.model.config import TOLERATING_FACTOR, Journey
 
 Kind = Literal["gauge", "counter", "histogram"]
 

@@ -4,7 +4,7 @@
 * ``democare`` serves the demo care stack in-process and yields its base URL.
 * ``write_config`` writes a checks.yaml into a temporary folder.
 
-Every async test runs on uvloop, the loop the exporter runs on (``probes._loop``).
+Every async test runs on uvloop, the loop the exporter runs on (``probes.engine.loop``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from probes._loop import new_event_loop
-from probes.results import Outcome, RunResult, StepResult
+from probes.engine.loop import new_event_loop
+from probes.runs.results import Outcome, RunResult, StepResult
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).parent.parent

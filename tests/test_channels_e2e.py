@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import free_port
+from tests.service.test_agent import value
 from tests.test_exporter import Process, down, get, inject, wait_until
-from tests.test_service import value
 
 pytestmark = pytest.mark.e2e
 

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, free_port
-from tests.test_service import value
+from tests.service.test_agent import value
 
 pytestmark = pytest.mark.e2e
 

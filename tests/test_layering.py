@@ -1,36 +1,157 @@
-"""The shape of the system, enforced: the model imports no engine, and probes/ never gevent.
+"""The shape of the system, enforced over whole packages.
 
-Each check runs in a fresh interpreter, so what the test process already imported cannot hide
-an import the model would pull in.
+Inside ``probes/`` the layers are ``model`` <- ``runs`` <- ``net`` <- ``engine`` <- ``service``:
+a module may import its own layer and the layers to its left, never one to its right.
+``probes.errors`` sits under every layer, ``probes.metrics`` beside the model.
+
+Outside ``probes/``, code imports packages, not modules: ``loadtests/``, ``democare/`` and the
+generators (``alerts/``, ``dashboards/``) only ``probes``, ``probes.model``, ``probes.runs`` and
+``probes.metrics``; the entry points (``exporter.py``, ``carewatch/``, ``bench/``) may add
+``probes.engine`` and ``probes.service``. Nothing outside a package imports its ``_private``
+modules, tests included.
+
+The rules are read from the source (every ``import`` statement, functions included), so a new
+module is covered the day it is written. A last check imports each layer in a fresh interpreter,
+so what the test process already imported cannot hide an engine the model would pull in.
 """
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
 
 import pytest
 
 from tests.conftest import REPO
 
-ENGINES = ("aiohttp", "locust", "gevent")
-#: The modules a second engine (Locust, a k6 exporter) and the generators may import.
-MODEL_MODULES = (
-    "probes",
-    "probes.config",
-    "probes.model",
-    "probes.steps",
-    "probes.expect",
-    "probes.interpret",
-    "probes.templating",
-    "probes.results",
-    "probes.metrics",
-    "probes.hours",
-    "probes.experience",
-    "probes.callbacks",
-    "probes.chat",
-    "probes.thresholds",
+#: Left to right: each layer may import those before it, and itself.
+LAYERS: Final = ("errors", "model", "metrics", "runs", "net", "engine", "service")
+#: What code outside probes/ may import, by package.
+CONSUMER: Final = frozenset({"probes", "probes.model", "probes.runs", "probes.metrics"})
+ENTRY_POINT: Final = CONSUMER | {"probes.engine", "probes.service"}
+ALLOWED: Final = {
+    "loadtests": CONSUMER,
+    "democare": CONSUMER,
+    "alerts": CONSUMER,
+    "dashboards": CONSUMER,
+    "carewatch": ENTRY_POINT,
+    "bench": ENTRY_POINT,
+    "exporter.py": ENTRY_POINT,
+}
+#: Packages probes/ must never import: they all build on it.
+ABOVE_PROBES: Final = (
+    "loadtests",
+    "democare",
+    "bench",
+    "alerts",
+    "dashboards",
+    "carewatch",
+    "tests",
 )
+ENGINES: Final = ("aiohttp", "locust", "gevent", "uvloop")
+
+
+def imports(path: Path) -> Iterator[tuple[int, str]]:
+    """Every module that ``path`` imports, absolute, with its line."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path}:{node.lineno}: relative import"
+            assert node.module is not None
+            yield node.lineno, node.module
+            # `from probes.model import steps` imports the module probes.model.steps
+            for alias in node.names:
+                if (REPO / node.module.replace(".", "/") / f"{alias.name}.py").exists():
+                    yield node.lineno, f"{node.module}.{alias.name}"
+
+
+def sources(*tops: str) -> list[Path]:
+    found: list[Path] = []
+    for top in tops:
+        path = REPO / top
+        if path.is_file():
+            found.append(path)
+        elif path.is_dir():
+            found.extend(sorted(path.rglob("*.py")))
+    return found
+
+
+def layer_of(module: str) -> str:
+    """``probes.model.steps`` -> ``model``; ``probes`` itself is the public face, above all."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "service"
+
+
+def module_name(path: Path) -> str:
+    name = ".".join(path.relative_to(REPO).with_suffix("").parts)
+    return name.removesuffix(".__init__")
+
+
+def test_every_probes_module_is_in_a_layer() -> None:
+    for path in sources("probes"):
+        name = module_name(path)
+        if name != "probes":
+            assert layer_of(name) in LAYERS, f"{name} is in no layer: add it to LAYERS or move it"
+
+
+def test_probes_layers_import_only_to_their_left() -> None:
+    broken = []
+    for path in sources("probes"):
+        name = module_name(path)
+        if name == "probes":
+            continue
+        mine = LAYERS.index(layer_of(name))
+        for line, imported in imports(path):
+            if imported.split(".")[0] in ABOVE_PROBES:
+                broken.append(f"{name}:{line} imports {imported}, which builds on probes")
+            elif imported.startswith("probes.") and LAYERS.index(layer_of(imported)) > mine:
+                broken.append(f"{name}:{line} ({layer_of(name)}) imports {imported}")
+    assert broken == []
+
+
+@pytest.mark.parametrize("top", sorted(ALLOWED))
+def test_code_outside_probes_imports_only_public_packages(top: str) -> None:
+    allowed = ALLOWED[top]
+    broken = [
+        f"{path.relative_to(REPO)}:{line} imports {imported}"
+        for path in sources(top)
+        for line, imported in imports(path)
+        if imported.split(".")[0] == "probes" and imported not in allowed
+    ]
+    assert broken == [], f"{top} may import only {sorted(allowed)}"
+
+
+def test_nothing_outside_a_package_imports_its_private_modules() -> None:
+    outside = [path for path in sources(*ALLOWED, "tests") if "probes" not in path.parts[:1]]
+    broken = []
+    for path in outside:
+        for line, imported in imports(path):
+            parts = imported.split(".")
+            if parts[0] == "probes" and any(part.startswith("_") for part in parts):
+                broken.append(f"{path.relative_to(REPO)}:{line} imports {imported}")
+    # inside probes, a _private module is its own subpackage's business
+    for path in sources("probes"):
+        mine = module_name(path).split(".")[:2]
+        for line, imported in imports(path):
+            parts = imported.split(".")
+            private = [i for i, part in enumerate(parts) if part.startswith("_")]
+            if parts[0] == "probes" and private and parts[: private[0]] != mine[: private[0]]:
+                broken.append(f"{module_name(path)}:{line} imports {imported}")
+    assert broken == []
+
+
+def test_the_checks_see_what_they_check() -> None:
+    """The rules above would pass vacuously if the import reader missed imports."""
+    seen = {imported for _, imported in imports(REPO / "probes" / "service" / "agent.py")}
+    assert {"probes.engine.engine", "probes.model.load", "aiohttp"} <= seen
+    assert len(sources("probes")) > 40
 
 
 def imported_by(module: str) -> set[str]:
@@ -44,8 +165,8 @@ def imported_by(module: str) -> set[str]:
     return set(done.stdout.split())
 
 
-@pytest.mark.parametrize("module", MODEL_MODULES)
-def test_the_model_imports_no_engine(module: str) -> None:
+@pytest.mark.parametrize("module", ["probes", "probes.model", "probes.runs", "probes.metrics"])
+def test_what_consumers_import_loads_no_engine(module: str) -> None:
     assert imported_by(module).isdisjoint(ENGINES)
 
 

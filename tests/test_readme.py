@@ -13,9 +13,9 @@ import yaml
 from pydantic import BaseModel
 
 from probes import metrics
-from probes._schema import ConfigDoc
-from probes.config import parse_config
-from probes.model import ChannelKind
+from probes.model.config import ChannelKind
+from probes.model.load import parse_config
+from probes.model.schema import ConfigDoc
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")

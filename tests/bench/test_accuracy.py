@@ -9,8 +9,8 @@ from pathlib import Path
 
 from bench import accuracy
 from bench._table import render_table
-from probes.config import parse_config
-from probes.steps import HttpStep
+from probes.model.load import parse_config
+from probes.model.steps import HttpStep
 
 HOLDS_MS = (0.0, 20.0)
 PROBES = 3

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 from bench import cpu
-from probes.config import parse_config
+from probes.model.load import parse_config
 
 
 def test_the_benchmark_measures_all_three_probers(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from bench import locust_overhead
-from probes.config import parse_config
+from probes.model.load import parse_config
 
 
 def test_the_benchmark_runs_both_sides_and_measures_every_figure(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench import scheduling
-from probes.config import parse_config
+from probes.model.load import parse_config
 
 
 def test_the_benchmark_runs_journeys_and_measures_every_figure(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from locust.env import Environment
 
 from loadtests._users import user_classes
-from probes.config import load_config
+from probes.model.load import load_config
 
 
 def main(checks: str, journey_ids: list[str], *, runs: int = 1) -> dict[str, Any]:

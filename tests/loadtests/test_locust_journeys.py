@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from loadtests.journeys import excluded, included, tags, unsupported
-from probes.config import load_config, parse_config
+from probes.model.load import load_config, parse_config
 from tests.conftest import REPO
 
 EXCLUDED_DEMO = {

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from loadtests.journeys import included
-from probes.config import load_config
+from probes.model.load import load_config
 from tests.conftest import REPO, free_port
 from tests.test_exporter import Process, get, inject, wait_until
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from probes.config import load_config
-from probes.engine import Engine
+from probes.engine.engine import Engine
+from probes.model.load import load_config
 from tests.conftest import REPO, free_port
 from tests.test_exporter import Process, get, inject, wait_until
 

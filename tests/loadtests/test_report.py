@@ -20,7 +20,7 @@ from loadtests.report import (
     junit_xml,
     summary,
 )
-from probes.thresholds import (
+from probes.model.thresholds import (
     PERCENTILE_RESOLUTION,
     TOTAL_ENTRY,
     TOTAL_MEANING,

@@ -1,4 +1,4 @@
-"""probes.thresholds: the expression grammar, checking one entry, SLO defaults, and the
+"""probes.model.thresholds: the expression grammar, checking one entry, SLO defaults, and the
 ``loadtest:`` sections of checks.yaml."""
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-import probes.thresholds
-from probes._types import Frozen
-from probes.config import parse_config
+import probes.model.thresholds
 from probes.errors import ConfigError
-from probes.thresholds import (
+from probes.model.load import parse_config
+from probes.model.thresholds import (
     PERCENTILE_RESOLUTION,
     EntryStats,
     JourneyLoadTest,
@@ -32,6 +31,7 @@ from probes.thresholds import (
     parse_threshold,
     percentile_bucket,
 )
+from probes.model.types import Frozen
 from tests.conftest import REPO
 
 # --- the grammar ------------------------------------------------------------------------------
@@ -572,7 +572,7 @@ def test_threshold_objects_pass_through_validation() -> None:
 def test_the_pure_modules_import_no_engine() -> None:
     """The config loader and the report import these; gevent must never come with them."""
     code = (
-        "import sys, probes.thresholds, loadtests.report\n"
+        "import sys, probes.model.thresholds, loadtests.report\n"
         "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
     )
     done = subprocess.run(
@@ -583,4 +583,4 @@ def test_the_pure_modules_import_no_engine() -> None:
 
 
 def test_the_docstring_examples_hold() -> None:
-    assert doctest.testmod(probes.thresholds).failed == 0
+    assert doctest.testmod(probes.model.thresholds).failed == 0

@@ -1,0 +1,182 @@
+"""The asyncio engine: runs a journey's steps with aiohttp and times every phase.
+
+>>> engine = Engine(config.variables, location="paris")         # doctest: +SKIP
+>>> result = await engine.run(config.find_journey("app/login"))  # doctest: +SKIP
+>>> result.ok, result.final.failed_step                          # doctest: +SKIP
+(False, StepResult(name='login', reason=<Reason.HTTP_STATUS: 'http_status'>, ...))
+
+Every attempt opens a fresh client (``probes.net.client``: new connections, DNS and cookies), as a
+customer opening the app would; the steps of one attempt share it, keep-alive included. No
+exception escapes ``Engine.run``: whatever a target does, it becomes a failed step with a reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, Final
+
+from probes.engine.await_step import run_await
+from probes.engine.dns_step import run_dns
+from probes.engine.http_step import classify, run_http
+from probes.engine.runner import Runner, StepContext
+from probes.engine.smtp_step import run_smtp
+from probes.engine.tcp_step import run_tcp
+from probes.engine.websocket_step import run_websocket
+from probes.errors import MissingVariable
+from probes.model.config import Journey, Location
+from probes.model.durations import format_duration
+from probes.model.steps import AwaitStep, DnsStep, HttpStep, SmtpStep, Step, TcpStep, WebSocketStep
+from probes.model.types import Scalar
+from probes.net.client import Client
+from probes.net.timing import Timer
+from probes.net.tls import TlsContexts
+from probes.runs.results import Attempt, Failure, Outcome, Reason, RunResult, StepResult
+from probes.runs.scope import new_scope, render_tls, require
+
+#: A larger body is a failed step (reason protocol): a hostile target cannot exhaust memory.
+MAX_BODY_BYTES: Final = 4 * 1024 * 1024
+
+
+class Engine:
+    """Runs journeys over HTTP with aiohttp, in the calling event loop."""
+
+    def __init__(
+        self,
+        variables: Mapping[str, Scalar],
+        *,
+        location: str,
+        coordinates: Location | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        callbacks: Any = None,
+    ) -> None:
+        self.variables = variables
+        self.location = location
+        self.coordinates = coordinates
+        self.callbacks = callbacks
+        self._max_body = max_body_bytes
+        self._tls = TlsContexts()
+
+    async def run(self, journey: Journey) -> RunResult:
+        """Run ``journey``, retrying a failed attempt up to ``journey.retries`` times.
+
+        Only a failed main step is retried: when only a ``finally`` step failed, the run fails
+        at once, since running the journey again would create more test data to clean up.
+        """
+        started_at = time.time()
+        attempts: list[Attempt] = []
+        for number in range(1, journey.retries + 2):
+            attempt = await self._attempt(journey, number)
+            attempts.append(attempt)
+            if not attempt.retryable:
+                break
+        return RunResult(
+            channel=journey.channel,
+            journey=journey.name,
+            location=self.location,
+            started_at=started_at,
+            attempts=tuple(attempts),
+        )
+
+    async def _attempt(self, journey: Journey, number: int) -> Attempt:
+        loop = asyncio.get_running_loop()
+        results: list[StepResult] = []
+        client = Client(max_body_bytes=self._max_body, user_agent=journey.device is None)
+        try:
+            started = time.perf_counter()
+            base = StepContext(
+                client=client,
+                scope=new_scope(
+                    journey, self.variables, location=self.location, coordinates=self.coordinates
+                ),
+                journey=journey,
+                timer=Timer(),
+                tls=self._tls,
+                max_body_bytes=self._max_body,
+                cleanup=False,
+                previous_end=started,
+                callbacks=self.callbacks,
+            )
+            deadline = loop.time() + journey.timeout
+            for step in journey.steps:
+                result = await self._step(step, base, deadline, cleanup=False)
+                base.previous_end = time.perf_counter()
+                results.append(result)
+                if not result.ok:
+                    break
+            duration = time.perf_counter() - started
+            cleanup_deadline = loop.time() + journey.timeout
+            for step in journey.finally_steps:
+                results.append(await self._step(step, base, cleanup_deadline, cleanup=True))
+                base.previous_end = time.perf_counter()
+        finally:
+            await client.close()
+        return Attempt(number=number, steps=tuple(results), duration=duration)
+
+    async def _step(
+        self,
+        step: Step,
+        base: StepContext,
+        deadline: float,
+        *,
+        cleanup: bool,
+    ) -> StepResult:
+        try:
+            if cleanup:
+                require(step, base.scope)  # before anything goes out, not when checking answers
+        except MissingVariable as exc:
+            return StepResult(step.name, Outcome.SKIPPED, message=f"not run: {exc}", cleanup=True)
+        budget = deadline - asyncio.get_running_loop().time()
+        if step.timeout is not None:
+            budget = min(budget, step.timeout)
+        ctx = replace(base, timer=Timer(), cleanup=cleanup, status=None, cert_expiry=None)
+        if budget <= 0:
+            late = Failure(Reason.TIMEOUT, "the journey's timeout passed before this step began")
+            return _result(step, ctx, late)
+        runner = RUNNERS[type(step)]
+        try:
+            async with asyncio.timeout(budget):
+                failure = await runner(render_tls(step, ctx.scope), ctx)
+        except TimeoutError:
+            what = ctx.timer.activity
+            if step.timeout is not None and step.timeout <= budget:
+                limit = f"step timeout {format_duration(step.timeout)}"
+            else:
+                limit = f"journey timeout {format_duration(ctx.journey.timeout)}"
+            failure = Failure(Reason.TIMEOUT, f"{limit} reached while {what}")
+        except MissingVariable as exc:  # validation makes this a bug, not a target failure
+            failure = Failure(Reason.INTERNAL, str(exc))
+        except RecursionError:  # json.loads on a hostile body such as [[[[...]]]]
+            failure = Failure(Reason.PROTOCOL, "response JSON nested too deeply to parse")
+        except Exception as exc:  # every target misbehaviour must become a failed step
+            failure = classify(exc, ctx.target)
+        return _result(step, ctx, failure)
+
+
+#: The runner of each step kind.
+RUNNERS: Final[dict[type, Runner]] = {
+    HttpStep: run_http,
+    WebSocketStep: run_websocket,
+    AwaitStep: run_await,
+    TcpStep: run_tcp,
+    DnsStep: run_dns,
+    SmtpStep: run_smtp,
+}
+
+
+def _result(step: Step, ctx: StepContext, failure: Failure | None) -> StepResult:
+    phases = ctx.timer.phases()
+    meter = ctx.timer.traffic
+    return StepResult(
+        step.name,
+        Outcome.PASSED if failure is None else Outcome.FAILED,
+        phases,
+        reason=failure.reason if failure else None,
+        message=failure.message if failure else "",
+        status=ctx.status,
+        cleanup=ctx.cleanup,
+        cert_expiry=ctx.cert_expiry,
+        traffic=meter.traffic(phases) if meter.requests else None,  # None: not measured
+    )

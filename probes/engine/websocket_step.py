@@ -1,0 +1,186 @@
+"""WebSocket steps (chat) on aiohttp: connect, hold a conversation, time the first reply.
+
+A real chat sends typing indicators, greetings and read receipts around the answer a customer
+waits for, so a ``receive`` skips messages that do not match until one does or its ``within``
+passes. The phases are ``connect`` (the handshake), ``first_reply`` (the first ``send`` to the
+first matching message after it) and ``wait`` (the rest of the conversation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from collections.abc import Mapping
+from typing import Final
+
+import aiohttp
+
+from probes.engine.runner import StepContext
+from probes.model.durations import format_duration
+from probes.model.steps import Capture, Receive, Send, WebSocketStep
+from probes.model.templating import render, render_str
+from probes.net.connector import watching_tls
+from probes.runs.chat import (
+    CLOSE_WAIT,
+    NOT_JSON,
+    SHOWN_SKIPPED,
+    SWITCHING_PROTOCOLS,
+    matches,
+    parse,
+    skips,
+    summary,
+    wanted_text,
+)
+from probes.runs.expect import Response, take
+from probes.runs.results import Failure, Phase, Reason
+from probes.runs.scope import render_headers
+
+PHASES: Final = (Phase.CONNECT, Phase.FIRST_REPLY, Phase.WAIT)
+_DATA: Final = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
+
+
+async def run_websocket(step: WebSocketStep, ctx: StepContext) -> Failure | None:
+    """Open ``step``'s WebSocket, hold its conversation line by line, then close it."""
+    ctx.timer.spent = dict.fromkeys(PHASES, 0.0)
+    ctx.timer.enter(Phase.CONNECT)
+    url = render_str(step.websocket, ctx.scope)
+    ctx.target = url
+    # The TLS handshake stays inside ``connect`` here; the certificate's expiry is still read.
+    with watching_tls() as tls:
+        try:
+            ws = await ctx.client.session.ws_connect(
+                url,
+                headers=render_headers(step.headers, ctx.scope, ctx.journey.device),
+                protocols=step.subprotocols,
+                ssl=ctx.tls.context(step.tls) if step.tls is not None else True,
+                server_hostname=step.tls.server_name if step.tls is not None else None,
+                max_msg_size=ctx.max_body_bytes,
+                autoping=True,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=None),  # see _close
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            ctx.status = exc.status
+            if exc.status != SWITCHING_PROTOCOLS:
+                return Failure(Reason.HTTP_STATUS, f"WebSocket upgrade refused: {exc.status}")
+            return Failure(Reason.PROTOCOL, f"WebSocket handshake failed: {exc.message}")
+        finally:
+            ctx.cert_expiry = tls.cert_expiry
+    ctx.status = SWITCHING_PROTOCOLS
+    ctx.timer.enter(Phase.WAIT)
+    try:
+        if step.subprotocols and ws.protocol is None:
+            offered = ", ".join(step.subprotocols)
+            failure: Failure | None = Failure(
+                Reason.PROTOCOL, f"the server agreed to none of the subprotocols {offered}"
+            )
+        else:
+            failure = await _Conversation(ws, ctx).hold(step)
+    except BaseException:  # the step's time is up, or the chat broke: do not wait for a goodbye
+        await _close(ws, wait=0)
+        raise
+    ctx.timer.enter(None)  # the conversation is judged; closing it is not the customer's time
+    await _close(ws, wait=CLOSE_WAIT if failure is None else 0)
+    return failure
+
+
+async def _close(ws: aiohttp.ClientWebSocketResponse, *, wait: float) -> None:
+    """Send a close frame and wait at most ``wait`` for the server's; then drop the connection."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(wait):
+            await ws.close()
+
+
+class _Conversation:
+    """One conversation's state: messages seen so far, and whether the first reply came."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, ctx: StepContext) -> None:
+        self.ws = ws
+        self.ctx = ctx
+        self.received = 0
+        self.first_reply: bool | None = None  # None until the first send, then True once seen
+
+    async def hold(self, step: WebSocketStep) -> Failure | None:
+        for line in step.conversation:
+            if line.send is not None:
+                await self._send(line.send)
+                continue
+            assert line.receive is not None  # the model holds one of send, receive
+            failure = await self._receive(line.receive, line.capture)
+            if failure is not None:
+                return failure
+        return None
+
+    async def _send(self, send: Send) -> None:
+        if self.first_reply is None:
+            self.ctx.timer.enter(Phase.FIRST_REPLY)
+            self.first_reply = False
+        scope = self.ctx.scope
+        if send.text is not None:
+            await self.ws.send_str(render_str(send.text, scope))
+        else:
+            await self.ws.send_str(json.dumps(render(send.json_, scope)))
+
+    async def _receive(self, receive: Receive, captures: Mapping[str, Capture]) -> Failure | None:
+        scope = self.ctx.scope
+        contains = render_str(receive.contains, scope) if receive.contains is not None else None
+        written = render_str(receive.regex, scope) if receive.regex is not None else None
+        try:
+            pattern = re.compile(written) if written is not None else None
+        except re.error as exc:  # a templated value made it invalid
+            return Failure(
+                Reason.ASSERTION, f"/{written}/ is not a valid regular expression ({exc})"
+            )
+        shown: list[str] = []  # the first few skipped messages, for the message
+        skipped = 0
+        deadline = asyncio.get_running_loop().time() + receive.within
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await self.ws.receive()
+            except TimeoutError:
+                wanted = wanted_text(receive, contains, written, scope)
+                within = format_duration(receive.within)
+                return Failure(
+                    Reason.TIMEOUT, f"no message {wanted} within {within}{skips(skipped, shown)}"
+                )
+            if message.type not in _DATA:
+                return self._ended(message)
+            self.received += 1
+            data = message.data
+            body = data.encode() if isinstance(data, str) else bytes(data)
+            text = body.decode("utf-8", errors="replace")
+            document = parse(body) if receive.json_ else NOT_JSON
+            if matches(receive, text, document, contains, pattern, scope):
+                break
+            skipped += 1
+            if len(shown) < SHOWN_SKIPPED:
+                shown.append(summary(receive, document, text, scope))
+        if self.first_reply is False:
+            self.ctx.timer.enter(Phase.WAIT)
+            self.first_reply = True
+        duration = time.perf_counter() - self.ctx.timer.start
+        values, failure = take(
+            captures, Response(status=SWITCHING_PROTOCOLS, headers={}, body=body, duration=duration)
+        )
+        scope.update(values)
+        return failure
+
+    def _ended(self, message: aiohttp.WSMessage) -> Failure:
+        """The failure for a message that ends the conversation: a close, or a broken frame."""
+        if message.type is aiohttp.WSMsgType.ERROR:
+            error = message.data
+            too_big = aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+            if isinstance(error, aiohttp.WebSocketError) and error.code == too_big:
+                limit = self.ctx.max_body_bytes
+                return Failure(Reason.PROTOCOL, f"chat message larger than {limit} bytes")
+            return Failure(Reason.PROTOCOL, f"broken chat message: {error}")
+        count = f"{self.received} message{'' if self.received == 1 else 's'}"
+        code = self.ws.close_code
+        normal = code in (None, aiohttp.WSCloseCode.OK)
+        return Failure(
+            Reason.CONNECT,
+            f"the server closed the chat after {count}" + ("" if normal else f" (code {code})"),
+        )

@@ -1,0 +1,144 @@
+"""The journey model: checks.yaml turned into frozen, typed objects that no engine shapes.
+
+``load_config`` / ``parse_config`` return a ``Config`` or raise ``ConfigError`` listing every
+located ``Problem``. ``Config`` > ``Channel`` > ``Journey`` > ``Step``. Both engines and every
+generator read this package; it imports no engine (``tests/test_layering.py``).
+
+>>> config = parse_config('''
+... channels:
+...   - name: app
+...     kind: app
+...     journeys:
+...       - name: login
+...         steps:
+...           - name: home
+...             url: http://127.0.0.1:8900/
+... ''', "checks.yaml")
+>>> [(journey.channel, journey.name, len(journey.steps)) for journey in config.journeys]
+[('app', 'login', 1)]
+"""
+
+from __future__ import annotations
+
+from probes.model.addresses import check_address, join_address, split_address
+from probes.model.config import (
+    MAX_RETRIES,
+    MIN_INTERVAL_SECONDS,
+    TOLERATING_FACTOR,
+    Callback,
+    Channel,
+    ChannelKind,
+    Config,
+    Defaults,
+    Device,
+    Journey,
+    Location,
+    Signature,
+    Slo,
+    Token,
+)
+from probes.model.durations import format_duration, parse_duration
+from probes.model.hours import OpeningHours, is_open
+from probes.model.jsonpath import compile_path, find_all, selects_one
+from probes.model.load import load_config, parse_config
+from probes.model.networks import PROFILES, NetworkProfile
+from probes.model.steps import (
+    STEP_KINDS,
+    AwaitStep,
+    Capture,
+    DnsSpec,
+    DnsStep,
+    Expect,
+    HttpStep,
+    JsonAssertion,
+    Matcher,
+    Receive,
+    Send,
+    SmtpSpec,
+    SmtpStep,
+    Step,
+    TcpStep,
+    Tls,
+    WebSocketStep,
+    status_matches,
+)
+from probes.model.templating import render, render_str
+from probes.model.thresholds import (
+    PERCENTILE_RESOLUTION,
+    TOTAL_ENTRY,
+    TOTAL_MEANING,
+    EntryStats,
+    JourneyLoadTest,
+    LoadTest,
+    Stage,
+    Threshold,
+    Verdict,
+    default_thresholds,
+    missing_entry,
+)
+from probes.model.types import NAME_PATTERN, Frozen, Scalar
+
+__all__ = [
+    "MAX_RETRIES",
+    "MIN_INTERVAL_SECONDS",
+    "NAME_PATTERN",
+    "PERCENTILE_RESOLUTION",
+    "PROFILES",
+    "STEP_KINDS",
+    "TOLERATING_FACTOR",
+    "TOTAL_ENTRY",
+    "TOTAL_MEANING",
+    "AwaitStep",
+    "Callback",
+    "Capture",
+    "Channel",
+    "ChannelKind",
+    "Config",
+    "Defaults",
+    "Device",
+    "DnsSpec",
+    "DnsStep",
+    "EntryStats",
+    "Expect",
+    "Frozen",
+    "HttpStep",
+    "Journey",
+    "JourneyLoadTest",
+    "JsonAssertion",
+    "LoadTest",
+    "Location",
+    "Matcher",
+    "NetworkProfile",
+    "OpeningHours",
+    "Receive",
+    "Scalar",
+    "Send",
+    "Signature",
+    "Slo",
+    "SmtpSpec",
+    "SmtpStep",
+    "Stage",
+    "Step",
+    "TcpStep",
+    "Threshold",
+    "Tls",
+    "Token",
+    "Verdict",
+    "WebSocketStep",
+    "check_address",
+    "compile_path",
+    "default_thresholds",
+    "find_all",
+    "format_duration",
+    "is_open",
+    "join_address",
+    "load_config",
+    "missing_entry",
+    "parse_config",
+    "parse_duration",
+    "render",
+    "render_str",
+    "selects_one",
+    "split_address",
+    "status_matches",
+]

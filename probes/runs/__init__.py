@@ -1,0 +1,80 @@
+"""What both engines share about a run: its results, its variable scope, how an answer is judged,
+how a chat conversation is matched, and the experience estimate.
+
+Engine-neutral: nothing here does I/O or imports an event loop, so the asyncio engine
+(``probes.engine``) and the Locust engine (``loadtests``) interpret a journey the same way.
+"""
+
+from __future__ import annotations
+
+from probes.runs.chat import (
+    CLOSE_WAIT,
+    NOT_JSON,
+    SHOWN_SKIPPED,
+    SWITCHING_PROTOCOLS,
+    matches,
+    parse,
+    skips,
+    summary,
+    wanted_text,
+)
+from probes.runs.expect import Response, describe, json_problem, judge, take
+from probes.runs.experience import StepTraffic, estimate, round_trips
+from probes.runs.results import (
+    Attempt,
+    Failure,
+    Outcome,
+    Phase,
+    Reason,
+    RunResult,
+    StepResult,
+)
+from probes.runs.scope import (
+    Request,
+    Scope,
+    Scopes,
+    constant_request,
+    new_scope,
+    referenced,
+    render_headers,
+    render_request,
+    render_tls,
+    require,
+)
+
+__all__ = [
+    "CLOSE_WAIT",
+    "NOT_JSON",
+    "SHOWN_SKIPPED",
+    "SWITCHING_PROTOCOLS",
+    "Attempt",
+    "Failure",
+    "Outcome",
+    "Phase",
+    "Reason",
+    "Request",
+    "Response",
+    "RunResult",
+    "Scope",
+    "Scopes",
+    "StepResult",
+    "StepTraffic",
+    "constant_request",
+    "describe",
+    "estimate",
+    "json_problem",
+    "judge",
+    "matches",
+    "new_scope",
+    "parse",
+    "referenced",
+    "render_headers",
+    "render_request",
+    "render_tls",
+    "require",
+    "round_trips",
+    "skips",
+    "summary",
+    "take",
+    "wanted_text",
+]

@@ -1,0 +1,510 @@
+"""WebSocket steps (chat) against real aiohttp WebSocket servers on loopback: the conversation,
+skipped typing indicators, captures, headers and subprotocols, phases, and chats that go wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import textwrap
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from probes.engine.engine import MAX_BODY_BYTES, Engine
+from probes.engine.websocket_step import CLOSE_WAIT
+from probes.errors import ConfigError, MissingVariable
+from probes.model.load import parse_config
+from probes.model.steps import WebSocketStep
+from probes.runs.results import Phase, Reason, RunResult
+from probes.runs.scope import require
+from tests.conftest import CLOCK_SLACK, ServerFactory, failed, serve
+
+USER_AGENT: Final = "CareApp/5.2.0 (Android 14; Pixel 8)"
+SUBPROTOCOL: Final = "carechat.v1"
+#: How long the test bot "thinks" before it answers.
+THINK: Final = 0.2
+#: Slack for "took about this long" on a noisy 2-core machine.
+SLACK: Final = 0.25
+#: Every server loop in these tests ends after this many messages, whatever the client does.
+MAX_FRAMES: Final = 200
+
+PREAMBLE: Final = """\
+defaults: {interval: 60s, timeout: 5s, retries: 0}
+devices:
+  android:
+    user_agent: "CareApp/5.2.0 (Android 14; Pixel 8)"
+    headers: {X-App-Version: "5.2.0", X-Platform: android}
+"""
+
+Chat = Callable[[web.Request, web.WebSocketResponse], Awaitable[None]]
+
+
+async def run(journey: str, *, max_body_bytes: int = MAX_BODY_BYTES, **variables: str) -> RunResult:
+    """Run one journey, written as YAML list items under ``journeys:``, with a fresh engine."""
+    text = PREAMBLE + f"variables: {json.dumps(variables)}\n"
+    text += "channels:\n  - name: chat\n    kind: chat\n    team: care\n    journeys:\n"
+    text += textwrap.indent(textwrap.dedent(journey), "      ")
+    config = parse_config(text, environ={})
+    engine = Engine(config.variables, location="test", max_body_bytes=max_body_bytes)
+    return await engine.run(config.journeys[0])
+
+
+async def chat_server(
+    aiohttp_server: ServerFactory, chat: Chat, *, protocols: tuple[str, ...] = (SUBPROTOCOL,)
+) -> str:
+    """Serve ``chat`` on ``/chat`` and return the ``ws://`` URL."""
+
+    async def handle(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(protocols=protocols)
+        await ws.prepare(request)
+        await chat(request, ws)
+        return ws
+
+    base = await serve(aiohttp_server, chat=handle)
+    return base.replace("http://", "ws://") + "/chat"
+
+
+async def messages(ws: web.WebSocketResponse) -> list[str]:
+    """What the client sent, until it closes (bounded)."""
+    seen: list[str] = []
+    async with asyncio.timeout(10):
+        async for message in ws:
+            if message.type is aiohttp.WSMsgType.TEXT:
+                seen.append(message.data)
+            if len(seen) >= MAX_FRAMES:
+                break
+    return seen
+
+
+# --- a whole conversation -------------------------------------------------------------------------
+
+
+async def test_a_conversation_skips_typing_and_passes_captures_on(
+    aiohttp_server: ServerFactory,
+) -> None:
+    seen: dict[str, Any] = {}
+
+    async def bot(request: web.Request, ws: web.WebSocketResponse) -> None:
+        seen["headers"] = request.headers.copy()
+        seen["protocol"] = ws.ws_protocol
+        await ws.send_str("welcome to care chat")  # not JSON: no JSON assertion matches it
+        await ws.send_json({"type": "greeting", "text": "Hi, how can we help?"})
+        said: list[str] = []
+        async for message in ws:
+            said.append(message.data)
+            if len(said) == 1:
+                await ws.send_json({"type": "typing"})
+                await ws.send_json({"type": "typing"})
+                await asyncio.sleep(THINK)
+                await ws.send_json({"type": "bot_reply", "intent": "roaming", "ticket": "T-9"})
+            else:
+                await ws.send_str(f"bye, {json.loads(said[0])['customer']}")
+            if len(said) >= MAX_FRAMES:
+                break
+        seen["said"] = said
+
+    async def echo(request: web.Request) -> web.Response:
+        seen["echo"] = dict(request.query)
+        return web.Response(text="ok")
+
+    url = await chat_server(aiohttp_server, bot)
+    base = await serve(aiohttp_server, echo=echo)
+    result = await run(
+        """
+        - name: ask-bot
+          device: android
+          steps:
+            - name: chat
+              websocket: ${chat}
+              headers: {X-Chat-Entry: help-centre}
+              subprotocols: [carechat.v1]
+              conversation:
+                - receive: {json: [{path: $.type, equals: greeting}]}
+                - send: {json: {type: message, text: "roaming charges?", customer: "${run_id}"}}
+                - receive:
+                    within: 2s
+                    json: [{path: $.type, equals: bot_reply}, {path: $.intent, exists: true}]
+                  capture: {intent: {json: $.intent}, ticket: {json: $.ticket}}
+                - send: {text: "thanks, ${intent} it is"}
+                - receive: {contains: "bye", regex: '^bye, [0-9a-f]{32}$'}
+            - name: after
+              url: ${base}/echo?intent=${intent}&ticket=${ticket}
+        """,
+        chat=url,
+        base=base,
+    )
+
+    assert result.ok, result.to_dict()
+    chat, after = result.final.steps
+    assert chat.status == 101
+    assert seen["protocol"] == SUBPROTOCOL
+    headers = seen["headers"]
+    assert headers.getall("User-Agent") == [USER_AGENT]
+    assert headers.getall("X-App-Version") == ["5.2.0"]
+    assert headers["X-Chat-Entry"] == "help-centre"
+    first, second = seen["said"]
+    assert json.loads(first)["text"] == "roaming charges?"
+    assert len(json.loads(first)["customer"]) == 32  # the run id, rendered
+    assert second == "thanks, roaming it is"
+    assert seen["echo"] == {"intent": "roaming", "ticket": "T-9"}
+    assert after.ok
+
+
+async def test_phases_connect_first_reply_and_wait(aiohttp_server: ServerFactory) -> None:
+    async def bot(request: web.Request, ws: web.WebSocketResponse) -> None:
+        await asyncio.sleep(0.1)  # before the greeting: wait, not first_reply
+        await ws.send_json({"type": "greeting"})
+        async for _ in ws:
+            await ws.send_json({"type": "typing"})
+            await asyncio.sleep(THINK)
+            await ws.send_json({"type": "bot_reply"})
+            await asyncio.sleep(0.1)  # after the first reply: wait again
+            await ws.send_json({"type": "survey"})
+            break
+
+    url = await chat_server(aiohttp_server, bot)
+    result = await run(
+        """
+        - name: j
+          steps:
+            - name: chat
+              websocket: ${chat}
+              conversation:
+                - receive: {json: [{path: $.type, equals: greeting}]}
+                - send: {text: hello}
+                - receive: {json: [{path: $.type, equals: bot_reply}]}
+                - receive: {json: [{path: $.type, equals: survey}]}
+        """,
+        chat=url,
+    )
+
+    assert result.ok, result.to_dict()
+    phases = result.final.steps[0].phases
+    assert set(phases) == {Phase.CONNECT, Phase.FIRST_REPLY, Phase.WAIT, Phase.TOTAL}
+    assert phases[Phase.CONNECT] > 0
+    assert THINK - CLOCK_SLACK <= phases[Phase.FIRST_REPLY] < THINK + SLACK
+    assert 0.2 - CLOCK_SLACK <= phases[Phase.WAIT] < 0.2 + SLACK  # the greeting, then the survey
+    parts = phases[Phase.CONNECT] + phases[Phase.FIRST_REPLY] + phases[Phase.WAIT]
+    assert parts == pytest.approx(phases[Phase.TOTAL], abs=1e-6)
+
+
+# --- chats that go wrong --------------------------------------------------------------------------
+
+
+async def test_no_matching_message_before_the_deadline_is_a_short_timeout(
+    aiohttp_server: ServerFactory,
+) -> None:
+    async def typist(request: web.Request, ws: web.WebSocketResponse) -> None:
+        await ws.send_json({"type": "greeting"})
+        for _ in range(MAX_FRAMES):  # typing... forever, as far as the probe can tell
+            if ws.closed:
+                break
+            await ws.send_json({"type": "typing"})
+            await asyncio.sleep(0.04)
+
+    url = await chat_server(aiohttp_server, typist)
+    result = await run(
+        """
+        - name: j
+          steps:
+            - name: chat
+              websocket: ${chat}
+              conversation:
+                - receive: {within: 300ms, json: [{path: $.type, equals: bot_reply}]}
+        """,
+        chat=url,
+    )
+
+    step = failed(result)
+    assert step.reason is Reason.TIMEOUT
+    assert step.message.startswith(
+        "no message matching $.type == 'bot_reply' within 300ms (skipped "
+    )
+    assert ": greeting, typing, typing, typing, typing, …)" in step.message
+    assert 0.3 - CLOCK_SLACK <= step.phases[Phase.TOTAL] < 0.3 + SLACK
+
+
+async def test_a_silent_chat_times_out_saying_nothing_came(aiohttp_server: ServerFactory) -> None:
+    async def mute(request: web.Request, ws: web.WebSocketResponse) -> None:
+        await messages(ws)
+
+    url = await chat_server(aiohttp_server, mute)
+    result = await run(
+        """
+        - name: j
+          steps:
+            - name: chat
+              websocket: ${chat}
+              conversation:
+                - send: {text: "hello?"}
+                - receive: {within: 200ms, contains: "${run_id}"}
+        """,
+        chat=url,
+    )
+
+    step = failed(result)
+    assert step.reason is Reason.TIMEOUT
+    assert step.message.startswith("no message matching text contains '")
+    assert step.message.endswith("…' within 200ms (none came)")
+    assert step.phases[Phase.FIRST_REPLY] >= 0.2 - CLOCK_SLACK  # still waiting for the first reply
+
+
+async def test_the_step_timeout_bounds_a_longer_within(aiohttp_server: ServerFactory) -> None:
+    async def mute(request: web.Request, ws: web.WebSocketResponse) -> None:
+        await messages(ws)
+
+    url = await chat_server(aiohttp_server, mute)
+    result = await run(
+        """
+        - name: j
+          steps:
+            - name: chat
+              websocket: ${chat}
+              timeout: 300ms
+              conversation:
+                - send: {text: "hello?"}
+                - receive: {within: 5s}
+        """,
+        chat=url,
+    )
+
+    step = failed(result)
+    assert step.reason is Reason.TIMEOUT
+    assert step.message == "step timeout 300ms reached while waiting for the first reply"
+    assert 0.3 - CLOCK_SLACK <= step.phases[Phase.TOTAL] < 0.3 + SLACK
+
+
+async def test_a_server_that_ignores_our_goodbye_does_not_hold_the_step(
+    aiohttp_server: ServerFactory,
+) -> None:
+    """The conversation is over once judged: the close handshake is bounded and untimed, and a
+    step cut by its timeout does not wait for a goodbye at all."""
+
+    async def deaf(request: web.Request, ws: web.WebSocketResponse) -> None:
+        await ws.send_json({"type": "greeting"})
+        await asyncio.sleep(3)  # reads nothing, so never answers a close frame
+
+    ws_url = await chat_server(aiohttp_server, deaf, protocols=())
+    began = asyncio.get_running_loop().time()
+    result = await run(
+        """
+        - name: j
+          steps:
+            - name: passes
+              websocket: ${chat}
+              conversation: [{receive: {json: [{path: $.type, equals: greeting}]}}]
+            - name: cut
+              websocket: ${chat}
+              timeout: 300ms
+              conversation: [{send: {text: "anyone?"}}, {receive: {within: 5s, contains: bye}}]
+        """,
+        chat=ws_url,
+    )
+    elapsed = asyncio.get_running_loop().time() - began
+
+    passes, cut = result.final.steps
+    assert passes.ok
+    assert passes.phases[Phase.TOTAL] < 0.1  # the unanswered close is not in it
+    assert cut.reason is Reason.TIMEOUT
+    assert cut.message == "step timeout 300ms reached while waiting for the first reply"
+    assert elapsed < CLOSE_WAIT + 0.3 + 0.1  # one bounded goodbye; none after the timeout
+
+
+async def test_the_server_closing_the_chat_is_connect(aiohttp_server: ServerFactory) -> None:
+    async def rude(request: web.Request, ws: web.WebSocketResponse) -> None:
+        await ws.send_json({"type": "greeting"})
+        await ws.send_json({"type": "typing"})
+        await ws.close()
+
+    url = await chat_server(aiohttp_server, rude)
+    result = await run(
+        """
+        - name: j
+          steps:
+            - name: chat
+              websocket: ${chat}
+              conversation:
+                - receive: {json: [{path: $.type, equals: bot_reply}]}
+        """,
+        chat=url,
+    )
+
+    step = failed(result)
+    assert step.reason is Reason.CONNECT
+    assert step.message == "the server closed the chat after 2 messages"
+
+
+async def test_a_close_with_an_error_code_says_the_code(aiohttp_server: ServerFactory) -> None:
+    async def broken(request: web.Request, ws: web.WebSocketResponse) -> None:
+        await ws.close(code=aiohttp.WSCloseCode.INTERNAL_ERROR)
+
+    url = await chat_server(aiohttp_server, broken)
+    result = await run(
+        """
+        - name: j
+          steps:
+            - {name: chat, websocket: "${chat}", conversation: [{receive: {}}]}
+        """,
+        chat=url,
+    )
+
+    step = failed(result)
+    assert step.reason is Reason.CONNECT
+    assert step.message == "the server closed the chat after 0 messages (code 1011)"
+
+
+async def test_a_refused_upgrade_is_http_status(aiohttp_server: ServerFactory) -> None:
+    async def busy(request: web.Request) -> web.Response:
+        return web.Response(status=503, text="chat is closed")
+
+    base = await serve(aiohttp_server, chat=busy)
+    result = await run(
+        """
+        - name: j
+          steps:
+            - {name: chat, websocket: "${chat}", conversation: [{send: {text: hi}}]}
+        """,
+        chat=base.replace("http://", "ws://") + "/chat",
+    )
+
+    step = failed(result)
+    assert step.reason is Reason.HTTP_STATUS
+    assert step.status == 503
+    assert step.message == "WebSocket upgrade refused: 503"
+
+
+async def test_a_server_that_agrees_to_no_subprotocol_is_protocol(
+    aiohttp_server: ServerFactory,
+) -> None:
+    async def old_bot(request: web.Request, ws: web.WebSocketResponse) -> None:
+        await messages(ws)
+
+    url = await chat_server(aiohttp_server, old_bot, protocols=())
+    result = await run(
+        """
+        - name: j
+          steps:
+            - name: chat
+              websocket: ${chat}
+              subprotocols: [carechat.v2, carechat.v1]
+              conversation: [{send: {text: hi}}]
+        """,
+        chat=url,
+    )
+
+    step = failed(result)
+    assert step.reason is Reason.PROTOCOL
+    assert step.status == 101
+    assert step.message == "the server agreed to none of the subprotocols carechat.v2, carechat.v1"
+
+
+async def test_an_oversized_message_is_protocol(aiohttp_server: ServerFactory) -> None:
+    async def flood(request: web.Request, ws: web.WebSocketResponse) -> None:
+        await ws.send_str("x" * 5000)
+        await messages(ws)
+
+    url = await chat_server(aiohttp_server, flood)
+    result = await run(
+        """
+        - name: j
+          steps:
+            - {name: chat, websocket: "${chat}", conversation: [{receive: {}}]}
+        """,
+        chat=url,
+        max_body_bytes=1000,
+    )
+
+    step = failed(result)
+    assert step.reason is Reason.PROTOCOL
+    assert step.message == "chat message larger than 1000 bytes"
+
+
+async def test_a_capture_missing_from_the_reply_is_capture(aiohttp_server: ServerFactory) -> None:
+    async def bot(request: web.Request, ws: web.WebSocketResponse) -> None:
+        await ws.send_json({"type": "bot_reply"})
+        await messages(ws)
+
+    url = await chat_server(aiohttp_server, bot)
+    result = await run(
+        """
+        - name: j
+          steps:
+            - name: chat
+              websocket: ${chat}
+              conversation:
+                - receive: {json: [{path: $.type, equals: bot_reply}]}
+                  capture: {ticket: {json: $.ticket}}
+        """,
+        chat=url,
+    )
+
+    step = failed(result)
+    assert step.reason is Reason.CAPTURE
+    assert step.message == "ticket: $.ticket matched nothing"
+
+
+async def test_nothing_listening_is_connect(aiohttp_server: ServerFactory) -> None:
+    result = await run(
+        """
+        - name: j
+          steps:
+            - {name: chat, websocket: "ws://127.0.0.1:9/chat", conversation: [{send: {text: a}}]}
+        """
+    )
+
+    step = failed(result)
+    assert step.reason is Reason.CONNECT
+    assert step.message.startswith("cannot connect to 127.0.0.1:9")
+
+
+# --- the model ------------------------------------------------------------------------------------
+
+
+def test_a_conversation_line_may_use_what_an_earlier_line_captured() -> None:
+    step = WebSocketStep.model_validate(
+        {
+            "name": "chat",
+            "websocket": "ws://care.example/chat",
+            "conversation": [
+                {"receive": {}, "capture": {"ticket": {"json": "$.ticket"}}},
+                {"send": {"text": "status of ${ticket}?"}},
+            ],
+        }
+    )
+    require(step, {})  # a finally step like this one runs: the ticket comes from its own line
+
+    needs_token = step.model_copy(update={"headers": {"Authorization": "Bearer ${token}"}})
+    with pytest.raises(MissingVariable, match="token"):
+        require(needs_token, {})
+    require(needs_token, {"token": "t"})
+
+
+def test_a_websocket_step_wants_a_ws_url_and_one_action_per_line() -> None:
+    text = PREAMBLE + textwrap.dedent(
+        """\
+        channels:
+          - name: chat
+            kind: chat
+            team: care
+            journeys:
+              - name: j
+                steps:
+                  - name: chat
+                    websocket: https://care.example/chat
+                    conversation:
+                      - {send: {text: hi}, receive: {}}
+        """
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, environ={})
+    problems = {p.path: p.message for p in caught.value.problems}
+    assert problems["channels[0].journeys[0].steps[0].websocket"] == (
+        "expected a ws:// or wss:// URL; got 'https://care.example/chat'"
+    )
+    assert problems["channels[0].journeys[0].steps[0].conversation[0]"] == (
+        "expected exactly one of send, receive"
+    )

@@ -1,0 +1,364 @@
+"""The exporter service in-process, against the demo care stack: endpoints, reload, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import weakref
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from probes import metrics as m
+from probes.errors import ConfigError
+from probes.runs.results import Attempt, Outcome, Phase, RunResult, StepResult
+from probes.service import exposition as exposition_module
+from probes.service.agent import Service
+
+WAIT_SECONDS = 10.0
+
+JOURNEYS = """
+defaults: {{interval: 1s, timeout: 900ms, retries: 0}}
+variables: {{base: "{base}"}}
+channels:
+  - name: help
+    kind: self_service
+    team: digital
+    journeys:
+      - name: search
+        steps:
+          - name: search
+            url: ${{base}}/help/v1/search?q=roaming
+            expect: {{json: [{{path: $.total, gt: 0}}]}}
+  - name: stores
+    kind: locator
+    team: retail
+    journeys:
+      - name: nearby
+        steps:
+          - name: nearby
+            url: ${{base}}/stores/v1/nearby?lat=48.8566&lon=2.3522
+"""
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of an exposition, keyed by name and label set (parsed by prometheus-client)."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def value(text: str, name: str, **labels: str) -> float | None:
+    for (sample, found), v in samples(text).items():
+        if sample == name and set(labels.items()) <= found:
+            return v
+    return None
+
+
+async def scrape(client: TestClient) -> str:
+    response = await client.get("/metrics")
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    return await response.text()
+
+
+async def wait_for(client: TestClient, check: Callable[[str], bool]) -> str:
+    """Scrape until ``check`` holds; fails after WAIT_SECONDS."""
+    deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
+    while True:
+        text = await scrape(client)
+        if check(text):
+            return text
+        assert asyncio.get_running_loop().time() < deadline, f"never held; last scrape:\n{text}"
+        await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+async def running(
+    democare: str, write_config: Callable[[str], Path], aiohttp_client: Callable[..., object]
+) -> AsyncIterator[tuple[Service, TestClient, Path]]:
+    path = write_config(JOURNEYS.format(base=democare))
+    service = Service(path, location="test")
+    await service.start()
+    client = await aiohttp_client(service.app())  # type: ignore[operator]
+    yield service, client, path
+    await service.stop()
+
+
+async def test_metrics_publish_the_contract(running: tuple[Service, TestClient, Path]) -> None:
+    _, client, _ = running
+    text = await wait_for(
+        client,
+        lambda t: (
+            value(t, "carewatch_journey_up", journey="nearby") is not None
+            and value(t, "carewatch_journey_up", journey="search") is not None
+        ),
+    )
+    labels = {"channel": "help", "journey": "search", "location": "test"}
+    assert value(text, "carewatch_journey_up", **labels) == 1
+    assert value(text, "carewatch_journey_runs_total", result="success", **labels) >= 1
+    assert value(text, "carewatch_journey_runs_total", result="failure", **labels) == 0
+    assert value(text, "carewatch_journey_duration_seconds_count", **labels) >= 1
+    assert value(text, "carewatch_journey_duration_seconds_bucket", le="+Inf", **labels) >= 1
+    assert value(text, "carewatch_journey_last_run_timestamp_seconds", **labels) > 1.7e9
+    assert value(text, "carewatch_journey_apdex_total", zone="satisfied", **labels) >= 1
+    assert (
+        value(text, "carewatch_journey_info", channel="help", kind="self_service", team="digital")
+        == 1
+    )
+    assert value(text, "carewatch_journey_slo_objective_ratio", channel="help") == 0.995
+    assert value(text, "carewatch_step_up", step="search", **labels) == 1
+    assert value(text, "carewatch_step_http_status_code", step="search", **labels) == 200
+    for phase in ("dns", "connect", "wait", "receive", "total"):
+        assert (
+            value(text, "carewatch_step_duration_seconds", step="search", phase=phase, **labels)
+            is not None
+        )
+    assert value(text, "carewatch_config_last_reload_successful") == 1
+    assert value(text, "carewatch_scheduler_lateness_seconds_count") >= 2
+    assert value(text, "carewatch_build_info") == 1
+
+
+async def test_a_failing_channel_names_step_and_reason(
+    running: tuple[Service, TestClient, Path], democare: str
+) -> None:
+    _, client, _ = running
+    async with client.session.post(
+        f"{democare}/_faults", json={"channel": "locator", "mode": "error"}
+    ) as response:
+        assert response.status == 200
+    text = await wait_for(
+        client,
+        lambda t: (
+            value(t, "carewatch_journey_up", journey="nearby") == 0
+            and value(t, "carewatch_journey_up", journey="search") is not None
+        ),
+    )
+    assert value(text, "carewatch_step_failure_info", step="nearby", reason="http_status") == 1
+    assert value(text, "carewatch_step_failures_total", step="nearby", reason="http_status") >= 1
+    assert value(text, "carewatch_step_http_status_code", step="nearby") == 503
+    assert value(text, "carewatch_journey_up", journey="search") == 1
+
+
+async def test_probe_runs_a_journey_now(running: tuple[Service, TestClient, Path]) -> None:
+    _, client, _ = running
+    response = await client.get("/probe", params={"journey": "help/search"})
+    assert response.status == 200
+    result = await response.json()
+    assert result["success"] is True
+    assert result["channel"] == "help"
+    assert [s["step"] for s in result["attempts"][0]["steps"]] == ["search"]
+    assert set(result["attempts"][0]["steps"][0]["phases_seconds"]) >= {"connect", "wait", "total"}
+    bare = await client.get("/probe", params={"journey": "nearby"})
+    assert (await bare.json())["journey"] == "nearby"
+    missing = await client.get("/probe", params={"journey": "nope"})
+    assert missing.status == 404
+    assert "help/search" in (await missing.json())["journeys"]
+
+
+async def test_health_and_readiness(running: tuple[Service, TestClient, Path]) -> None:
+    _, client, _ = running
+    assert (await client.get("/-/healthy")).status == 200
+    assert (await client.get("/-/ready")).status == 200
+    index = await client.get("/")
+    assert "help/search" in await index.text()
+
+
+async def test_a_bad_reload_keeps_the_old_config(running: tuple[Service, TestClient, Path]) -> None:
+    service, client, path = running
+    await wait_for(client, lambda t: value(t, "carewatch_journey_up", journey="search") == 1)
+    good = path.read_text()
+    path.write_text(good.replace("kind: locator", "kind: teleport"))
+    response = await client.post("/-/reload")
+    assert response.status == 400
+    errors = (await response.json())["errors"]
+    assert any("channels[1].kind" in e and "teleport" in e for e in errors), errors
+    assert [j.id for j in service.config.journeys] == ["help/search", "stores/nearby"]
+    before = value(
+        await scrape(client), "carewatch_journey_runs_total", journey="search", result="success"
+    )
+    text = await wait_for(
+        client,
+        lambda t: (
+            value(t, "carewatch_journey_runs_total", journey="search", result="success") > before
+        ),
+    )
+    assert value(text, "carewatch_config_last_reload_successful") == 0
+
+
+async def test_reload_keeps_counters_and_drops_removed_series(
+    running: tuple[Service, TestClient, Path],
+) -> None:
+    service, client, path = running
+    text = await wait_for(
+        client,
+        lambda t: (
+            (value(t, "carewatch_journey_runs_total", journey="search", result="success") or 0) >= 2
+            and value(t, "carewatch_journey_up", journey="nearby") is not None
+        ),
+    )
+    runs = value(text, "carewatch_journey_runs_total", journey="search", result="success")
+    stores_at = path.read_text().index("  - name: stores")
+    path.write_text(path.read_text()[:stores_at])
+    response = await client.post("/-/reload")
+    assert response.status == 200, await response.text()
+    text = await scrape(client)
+    assert value(text, "carewatch_journey_runs_total", journey="search", result="success") >= runs
+    assert not any(labels and ("journey", "nearby") in labels for (_, labels) in samples(text))
+    assert value(text, "carewatch_config_last_reload_successful") == 1
+    assert [j.id for j in service.config.journeys] == ["help/search"]
+
+
+LOCATED = """
+defaults: {{interval: 1s, timeout: 900ms, retries: 0, location: paris}}
+locations:
+  paris: {{lat: 48.8566, lon: 2.3522}}
+  lyon: {{lat: 45.764, lon: 4.8357}}
+channels:
+  - name: stores
+    kind: locator
+    team: retail
+    journeys:
+      - name: near-me
+        steps:
+          - name: nearby
+            url: "{base}/stores/v1/nearby"
+            query: {{lat: "${{location.lat}}", lon: "${{location.lon}}", radius_km: 10}}
+            expect:
+              json: [{{path: "$.stores[0].name", exists: true}}]
+            capture: {{first: {{json: "$.stores[0].id"}}}}
+      - name: lyon-only
+        locations: [lyon]
+        steps:
+          - {{name: home, url: "{base}/healthz"}}
+"""
+
+
+async def test_an_agent_runs_the_journeys_of_its_location_with_its_coordinates(
+    democare: str, write_config: Callable[[str], Path], aiohttp_client: Callable[..., object]
+) -> None:
+    path = write_config(LOCATED.format(base=democare))
+    paris = Service(path)
+    await paris.start()
+    try:
+        assert [j.id for j in paris.config.journeys if j.runs_at(paris.location)] == [
+            "stores/near-me"
+        ]
+        result = await paris.engine.run(paris.config.find_journey("stores/near-me"))
+        assert result.ok, result.to_dict()
+        assert result.location == "paris"
+        client = await aiohttp_client(paris.app())  # type: ignore[operator]
+        text = await wait_for(
+            client, lambda t: value(t, "carewatch_journey_up", journey="near-me") == 1
+        )
+        assert value(text, "carewatch_journey_up", journey="lyon-only") is None
+        assert value(text, "carewatch_journey_info", journey="lyon-only") is None
+    finally:
+        await paris.stop()
+    lyon = Service(path, location="lyon")
+    await lyon.start()
+    try:
+        assert lyon.scheduler.journeys == 2
+        lat = lyon.engine.coordinates.lat if lyon.engine and lyon.engine.coordinates else None
+        assert lat == 45.764
+    finally:
+        await lyon.stop()
+
+
+async def test_an_agent_at_an_unknown_location_is_refused(
+    democare: str, write_config: Callable[[str], Path]
+) -> None:
+    service = Service(write_config(LOCATED.format(base=democare)), location="lille")
+    with pytest.raises(ConfigError) as refused:
+        await service.start()
+    assert "'lille' is not defined (known: lyon, paris)" in str(refused.value)
+
+
+# --- the heap and the streamed /metrics ------------------------------------------------------
+
+QUIET = """
+defaults: {{interval: 1h, timeout: 1s, retries: 0}}
+channels:
+  - name: app
+    kind: app
+    team: care
+    journeys:
+{journeys}
+"""
+
+
+def quiet_config(journeys: int) -> str:
+    """Journeys that will not run during a test: hourly, against a closed port."""
+    lines = "\n".join(
+        f'      - {{name: j{n}, steps: [{{name: s, url: "http://127.0.0.1:9/"}}]}}'
+        for n in range(journeys)
+    )
+    return QUIET.format(journeys=lines)
+
+
+def frozen(obj: object) -> bool:
+    """True when the collector no longer walks ``obj``: it is in the permanent generation."""
+    assert gc.is_tracked(obj)
+    return all(o is not obj for o in gc.get_objects())
+
+
+class _Garbage:
+    """A cycle only the cyclic collector can free, and a weak reference to watch it go."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+async def test_a_reload_freezes_the_new_config_and_lets_the_old_garbage_go(
+    write_config: Callable[[str], Path],
+) -> None:
+    path = write_config(quiet_config(3))
+    service = Service(path, location="test")
+    await service.start()
+    try:
+        assert gc.get_freeze_count() > 0
+        assert frozen(service.config)
+        garbage = _Garbage()
+        gone = weakref.ref(garbage)
+        assert await service.reload() == []  # freezes ``garbage`` with everything else
+        del garbage
+        path.write_text(quiet_config(4))
+        assert await service.reload() == []
+        assert frozen(service.config)
+        assert service.config is not None
+        assert len(service.config.journeys) == 4
+        assert gone() is None
+    finally:
+        await service.stop()
+    assert gc.get_freeze_count() == 0
+
+
+async def test_metrics_streams_exactly_what_the_exposition_renders(
+    write_config: Callable[[str], Path],
+    aiohttp_client: Callable[..., object],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(exposition_module, "PIECE_JOURNEYS", 2)  # many pieces from 5 journeys
+    service = Service(write_config(quiet_config(5)), location="test")
+    await service.start()
+    service.scheduler.stop()  # nothing changes between the scrape and the render below
+    assert service.config is not None
+    for n, journey in enumerate(service.config.journeys):
+        steps = (StepResult("s", Outcome.PASSED, {Phase.TOTAL: 0.001 * n}, status=200),)
+        attempt = Attempt(1, steps, 0.001 * n)
+        service.exposition.record(RunResult("app", journey.name, "test", 1.7e9, (attempt,)))
+    client = await aiohttp_client(service.app())  # type: ignore[operator]
+    try:
+        text = await scrape(client)
+        journeys = service.exposition.render()
+        assert len(list(service.exposition.pieces())) > len(m.JOURNEY_FAMILIES)
+        assert text.endswith(journeys)
+        assert "carewatch_scheduler_lateness_seconds" in text[: -len(journeys)]
+        assert value(text, "carewatch_journey_up", journey="j4") == 1
+    finally:
+        await service.stop()

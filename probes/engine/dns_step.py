@@ -36,6 +36,7 @@ from probes.model.steps import DnsSpec, DnsStep, Matcher
 from probes.model.templating import render, render_str
 from probes.net.sockets import os_message
 from probes.net.timing import Timer
+from probes.runs.reasons import Caught, classify
 from probes.runs.results import Failure, Phase, Reason
 
 DNS_PORT: Final = 53
@@ -46,6 +47,23 @@ RESOLV_CONF = "/etc/resolv.conf"
 _SHOWN_CHARS: Final = 120
 
 Server = tuple[str, int]
+
+#: What a name server's failure to answer means, by what dnspython (or the socket under it)
+#: raised. An unreachable server (reason ``connect``) is passed over for the next one.
+QUERY_FAILURES: Final[tuple[Caught[Server], ...]] = (
+    Caught(
+        OSError,
+        Reason.CONNECT,
+        lambda exc, server: (
+            f"cannot reach the name server {join_address(*server)}: {os_message(exc)}"
+        ),
+    ),
+    Caught(
+        dns.exception.DNSException,  # an answer dnspython cannot read
+        Reason.PROTOCOL,
+        lambda exc, server: f"malformed answer from {server[0]}: {exc}",
+    ),
+)
 
 
 async def run_dns(step: DnsStep, ctx: StepContext) -> Failure | None:
@@ -149,13 +167,13 @@ async def _ask_in_turn(
         except TimeoutError:
             if last:
                 raise  # the step's own time ran out: the engine reports it
-        except OSError as exc:
-            failure = Failure(
-                Reason.CONNECT,
-                f"cannot reach the name server {join_address(where, port)}: {os_message(exc)}",
-            )
-        except dns.exception.DNSException as exc:  # an answer dnspython cannot read
-            return Failure(Reason.PROTOCOL, f"malformed answer from {where}: {exc}")
+        except Exception as exc:
+            found = classify(exc, QUERY_FAILURES, (where, port))
+            if found is None:
+                raise
+            if found.reason is not Reason.CONNECT:
+                return found
+            failure = found  # unreachable: the next server may answer
     return failure
 
 

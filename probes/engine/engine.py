@@ -14,25 +14,27 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final
 
 from probes.engine.await_step import run_await
 from probes.engine.dns_step import run_dns
-from probes.engine.http_step import classify, run_http
+from probes.engine.http_step import run_http
 from probes.engine.runner import Runner, StepContext
 from probes.engine.smtp_step import run_smtp
 from probes.engine.tcp_step import run_tcp
-from probes.engine.websocket_step import run_websocket
+from probes.engine.websocket_step import WEBSOCKET_FAILURES, run_websocket
 from probes.errors import MissingVariable
 from probes.model.config import Journey, Location
 from probes.model.durations import format_duration
 from probes.model.steps import AwaitStep, DnsStep, HttpStep, SmtpStep, Step, TcpStep, WebSocketStep
 from probes.model.types import Scalar
-from probes.net.client import Client
+from probes.net.client import HTTP_FAILURES, Client
+from probes.net.sockets import SOCKET_FAILURES
 from probes.net.timing import Timer
 from probes.net.tls import TlsContexts
+from probes.runs.reasons import Caught, classify
 from probes.runs.results import Attempt, Failure, Outcome, Reason, RunResult, StepResult
 from probes.runs.scope import new_scope, render_tls, require
 
@@ -151,7 +153,9 @@ class Engine:
         except RecursionError:  # json.loads on a hostile body such as [[[[...]]]]
             failure = Failure(Reason.PROTOCOL, "response JSON nested too deeply to parse")
         except Exception as exc:  # every target misbehaviour must become a failed step
-            failure = classify(exc, ctx.target)
+            failure = classify(exc, FAILURES[type(step)], ctx.target) or Failure(
+                Reason.INTERNAL, f"{type(exc).__name__}: {exc}"
+            )
         return _result(step, ctx, failure)
 
 
@@ -163,6 +167,18 @@ RUNNERS: Final[dict[type, Runner]] = {
     TcpStep: run_tcp,
     DnsStep: run_dns,
     SmtpStep: run_smtp,
+}
+#: The table of each step kind's transport, for what its runner raises (``probes.runs.reasons``);
+#: what no row matches is a bug in carewatch (reason ``internal``). DNS and await steps turn
+#: their transport's failures into results themselves: the message needs the server asked, or
+#: the event awaited.
+FAILURES: Final[dict[type, Sequence[Caught[str]]]] = {
+    HttpStep: HTTP_FAILURES,
+    WebSocketStep: WEBSOCKET_FAILURES,
+    AwaitStep: (),
+    TcpStep: SOCKET_FAILURES,
+    DnsStep: (),
+    SmtpStep: SOCKET_FAILURES,
 }
 
 

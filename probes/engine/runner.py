@@ -4,7 +4,8 @@ The engine owns what every kind shares: the time budget and its timeout, skippin
 lacks its inputs, turning exceptions into reasons, and the StepResult. A runner only talks to
 its target: it reads the step and ``StepContext``, calls ``ctx.timer.enter(phase)`` as it goes,
 sets ``ctx.status`` (and ``ctx.cert_expiry``) when it learns them, puts captures in
-``ctx.scope``, and returns a Failure or None. It may raise: the engine classifies the exception.
+``ctx.scope``, and returns a Failure or None. It may raise what its transport raises: the engine
+reads it with that transport's table (``probes.engine.engine.FAILURES``).
 """
 
 from __future__ import annotations

@@ -34,7 +34,6 @@ from probes.model.steps import SmtpSpec, SmtpStep, Tls
 from probes.model.templating import render_str
 from probes.net.sockets import Unreachable, cert_expiry, open_socket, tls_failure
 from probes.net.timing import Timer
-from probes.net.tls import TlsSetupError
 from probes.runs.results import Failure, Phase, Reason
 
 #: The usual port of each ``security``: submission with STARTTLS, submissions, plain SMTP.
@@ -72,10 +71,7 @@ async def run_smtp(step: SmtpStep, ctx: StepContext) -> Failure | None:
         return Failure(Reason.PROTOCOL, f"cannot build the email: {exc}")
     options = spec.tls or Tls()
     server_name = options.server_name or host
-    try:
-        context = ctx.tls.context(options) if spec.security != "none" else None
-    except TlsSetupError as exc:
-        return Failure(Reason.TLS, str(exc))
+    context = ctx.tls.context(options) if spec.security != "none" else None
     client = aiosmtplib.SMTP(
         hostname=server_name,  # with a socket given, only the name TLS verifies
         use_tls=spec.security == "tls",

@@ -4,6 +4,9 @@ The step reads what the peer sends until ``expect`` holds, the peer closes the c
 text is then checked once more), or the step's time runs out. Phases: ``dns``, ``connect``,
 ``tls`` (when TLS), ``wait`` (text sent -> first byte back) and ``receive`` (first byte -> the
 expected text).
+
+A dropped connection, a TLS alert and the step's own TLS files are read by the engine with
+``probes.net.sockets.SOCKET_FAILURES``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from probes.model.steps import TcpStep
 from probes.model.templating import render_str
 from probes.net.sockets import Unreachable, cert_expiry, open_stream
 from probes.net.timing import Timer
-from probes.net.tls import TlsSetupError
 from probes.runs.expect import Response, take
 from probes.runs.results import Failure, Phase, Reason
 
@@ -43,10 +45,7 @@ async def run_tcp(step: TcpStep, ctx: StepContext) -> Failure | None:
     expect = spec.expect
     contains = _rendered(expect.contains if expect else None, ctx)
     pattern = _rendered(expect.regex if expect else None, ctx)
-    try:
-        context = ctx.tls.context(spec.tls) if spec.tls is not None else None
-    except TlsSetupError as exc:
-        return Failure(Reason.TLS, str(exc))
+    context = ctx.tls.context(spec.tls) if spec.tls is not None else None
     try:
         reader, writer = await open_stream(
             host,
@@ -85,8 +84,6 @@ async def run_tcp(step: TcpStep, ctx: StepContext) -> Failure | None:
                     Reason.PROTOCOL,
                     f"received more than {ctx.max_body_bytes} bytes without the expected text",
                 )
-    except ConnectionError as exc:
-        return Failure(Reason.CONNECT, f"connection lost: {exc.strerror or exc}")
     finally:
         writer.close()
     text = received.text

@@ -4,6 +4,8 @@ A real chat sends typing indicators, greetings and read receipts around the answ
 waits for, so a ``receive`` skips messages that do not match until one does or its ``within``
 passes. The phases are ``connect`` (the handshake), ``first_reply`` (the first ``send`` to the
 first matching message after it) and ``wait`` (the rest of the conversation).
+
+What aiohttp raises, the engine reads with ``WEBSOCKET_FAILURES``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import re
+import ssl
 import time
 from collections.abc import Mapping
 from typing import Final
@@ -23,6 +26,7 @@ from probes.model.durations import format_duration
 from probes.model.steps import Capture, Receive, Send, WebSocketStep
 from probes.model.templating import render, render_str
 from probes.net.connector import watching_tls
+from probes.net.tls import TlsSetupError, describe_tls_error, ssl_reason
 from probes.runs.chat import (
     CLOSE_WAIT,
     NOT_JSON,
@@ -35,11 +39,79 @@ from probes.runs.chat import (
     wanted_text,
 )
 from probes.runs.expect import Response, take
+from probes.runs.reasons import Caught
 from probes.runs.results import Failure, Phase, Reason
 from probes.runs.scope import render_headers
 
 PHASES: Final = (Phase.CONNECT, Phase.FIRST_REPLY, Phase.WAIT)
 _DATA: Final = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
+
+
+def _os_message(exc: BaseException) -> str:
+    os_error = getattr(exc, "os_error", None) or exc
+    return getattr(os_error, "strerror", None) or str(os_error) or type(os_error).__name__
+
+
+def _tls_alert(exc: BaseException) -> bool:
+    """An OpenSSL reason in the text: a TLS alert after the handshake, which aiohttp reports as
+    a plain ClientOSError."""
+    return ssl_reason(exc) is not None
+
+
+#: What aiohttp (and the socket under it) raises under a WebSocket step, by the step's URL. The
+#: first row that matches wins: aiohttp's classes inherit from several of these at once.
+WEBSOCKET_FAILURES: Final[tuple[Caught[str], ...]] = (
+    Caught(TlsSetupError, Reason.TLS),  # the step's own TLS files
+    Caught(
+        aiohttp.ClientConnectorDNSError,
+        Reason.DNS,
+        lambda exc, url: f"cannot resolve {exc.host}: {_os_message(exc)}",
+    ),
+    Caught(
+        aiohttp.ClientConnectorCertificateError,
+        Reason.TLS,
+        lambda exc, url: describe_tls_error(exc.certificate_error, host=exc.host),
+    ),
+    Caught(
+        aiohttp.ClientConnectorSSLError,
+        Reason.TLS,
+        lambda exc, url: describe_tls_error(exc.os_error, host=exc.host),
+    ),
+    Caught(
+        (aiohttp.ClientSSLError, ssl.SSLError), Reason.TLS, lambda exc, url: describe_tls_error(exc)
+    ),
+    Caught(
+        aiohttp.ClientOSError,
+        Reason.TLS,
+        lambda exc, url: describe_tls_error(exc),
+        when=_tls_alert,
+    ),
+    Caught(
+        aiohttp.ClientConnectorError,
+        Reason.CONNECT,
+        lambda exc, url: f"cannot connect to {exc.host}:{exc.port}: {_os_message(exc)}",
+    ),
+    Caught(
+        aiohttp.ServerDisconnectedError,
+        Reason.CONNECT,
+        lambda exc, url: "the server closed the connection without answering",
+    ),
+    Caught(
+        (aiohttp.ClientOSError, ConnectionError),
+        Reason.CONNECT,
+        lambda exc, url: f"connection lost: {_os_message(exc)}",
+    ),
+    Caught(aiohttp.InvalidURL, Reason.PROTOCOL, lambda exc, url: f"invalid URL {url!r}"),
+    Caught(
+        aiohttp.ClientPayloadError, Reason.PROTOCOL, lambda exc, url: f"broken response body: {exc}"
+    ),
+    Caught(
+        aiohttp.ClientResponseError,
+        Reason.PROTOCOL,
+        lambda exc, url: f"malformed response: {exc.message}",
+    ),
+    Caught(aiohttp.ClientError, Reason.PROTOCOL, lambda exc, url: str(exc) or type(exc).__name__),
+)
 
 
 async def run_websocket(step: WebSocketStep, ctx: StepContext) -> Failure | None:

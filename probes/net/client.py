@@ -33,6 +33,7 @@ from probes.net.connector import TlsConnector
 from probes.net.sockets import count_tls, os_message, tls_failure
 from probes.net.timing import Timer
 from probes.net.tls import (
+    TlsSetupError,
     describe_tls_error,
     peer_expiry,
     ssl_reason,
@@ -45,6 +46,7 @@ from probes.net.wire import (
     RawResponse,
     WireError,
 )
+from probes.runs.reasons import Caught
 from probes.runs.results import Phase, Reason
 from probes.runs.scope import Request
 
@@ -63,26 +65,20 @@ _DEFAULT_CONTEXT: Final = ssl.create_default_context()
 
 
 class ClientError(WireError):
-    """A request that could not be made: its ``reason`` and message make the failed step."""
+    """A request that could not be made; ``str()`` is the failed step's message."""
 
 
 class DnsFailed(ClientError):
-    reason = Reason.DNS
-
     def __init__(self, host: str, exc: OSError) -> None:
         super().__init__(f"cannot resolve {host}: {exc.strerror or exc}")
 
 
 class ConnectFailed(ClientError):
-    reason = Reason.CONNECT
-
     def __init__(self, host: str, port: int, exc: OSError) -> None:
         super().__init__(f"cannot connect to {join_address(host, port)}: {os_message(exc)}")
 
 
 class TlsFailed(ClientError):
-    reason = Reason.TLS
-
     def __init__(self, message: str, *, cert_expiry: float | None = None) -> None:
         super().__init__(message)
         self.cert_expiry = cert_expiry  # of a certificate seen and rejected
@@ -91,6 +87,17 @@ class TlsFailed(ClientError):
 class InvalidUrl(ClientError):
     def __init__(self, url: str, why: str = "") -> None:
         super().__init__(f"invalid URL {url!r}" + (f": {why}" if why else ""))
+
+
+#: What the client's exceptions mean for an HTTP step; the message is the exception's text.
+HTTP_FAILURES: Final[tuple[Caught[object], ...]] = (
+    Caught(TlsSetupError, Reason.TLS),  # the step's own TLS files
+    Caught(DnsFailed, Reason.DNS),
+    Caught(ConnectFailed, Reason.CONNECT),
+    Caught(TlsFailed, Reason.TLS),
+    Caught((Disconnected, ConnectionLost), Reason.CONNECT),
+    Caught(WireError, Reason.PROTOCOL),  # a malformed answer, a bad URL, too many redirects...
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,7 +456,8 @@ def _refused_handshake(connection: _Connection, exc: WireError) -> bool:
     misread this way: the message says what was seen.
     """
     shake = connection.ssl_object
-    if shake is None or shake.version() != TLS_1_3 or exc.reason is not Reason.CONNECT:
+    dropped = isinstance(exc, Disconnected | ConnectionLost)
+    if shake is None or shake.version() != TLS_1_3 or not dropped:
         return False
     session = shake.session
     return session is None or not session.has_ticket

@@ -15,16 +15,19 @@ import ipaddress
 import os
 import socket
 import ssl
+from typing import Final
 
 from probes.model.addresses import join_address
 from probes.net.timing import Timer
 from probes.net.tls import (
+    TlsSetupError,
     certificate_expiry,
     describe_tls_error,
     peer_expiry,
     presented_certificate,
 )
 from probes.runs.experience import TLS12_ROUND_TRIPS
+from probes.runs.reasons import Caught
 from probes.runs.results import Failure, Phase, Reason
 
 
@@ -36,6 +39,19 @@ class Unreachable(Exception):
         super().__init__(failure.message)
         self.failure = failure
         self.cert_expiry = cert_expiry
+
+
+#: What a TCP or SMTP step's connection raises once open; the message is the exception's text
+#: unless the row words it.
+SOCKET_FAILURES: Final[tuple[Caught[object], ...]] = (
+    Caught(TlsSetupError, Reason.TLS),  # the step's own TLS files
+    Caught(ssl.SSLError, Reason.TLS, lambda exc, target: describe_tls_error(exc)),  # an alert
+    Caught(
+        ConnectionError,
+        Reason.CONNECT,
+        lambda exc, target: f"connection lost: {exc.strerror or exc}",
+    ),
+)
 
 
 async def open_socket(host: str, port: int, timer: Timer) -> socket.socket:

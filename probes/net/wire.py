@@ -9,8 +9,9 @@ wakes the caller twice: when the headers are in (the end of ``wait``) and when t
 >>> transport, _ = await loop.create_connection(lambda: conn, sock=sock)  # doctest: +SKIP
 >>> response = await conn.exchange(head, body, on_headers=timer_receive)  # doctest: +SKIP
 
-Everything a target can do wrong ends as a ``WireError`` with a reason and a message: a
+Everything a target can do wrong ends as a ``WireError`` whose text is the step's message: a
 malformed answer, headers past ``MAX_HEADER_BYTES``, a body past the limit, a connection lost.
+Its reason is in ``probes.net.client.HTTP_FAILURES``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from typing import Any, Final, cast
 import httptools
 
 from probes.net.sockets import os_message
-from probes.runs.results import Reason
 
 try:  # brotli is optional, as for aiohttp: without it, br is neither asked for nor decoded
     import brotli  # type: ignore[import-untyped]
@@ -39,15 +39,11 @@ _HEADER_LINE_OVERHEAD: Final = 4  # ": " and CRLF
 
 
 class WireError(Exception):
-    """A target's misbehaviour on the wire; ``reason`` and ``str()`` make the failed step."""
-
-    reason: Reason = Reason.PROTOCOL
+    """A target's misbehaviour on the wire; ``str()`` is the failed step's message."""
 
 
 class Disconnected(WireError):
     """The server closed the connection before any byte of an answer."""
-
-    reason = Reason.CONNECT
 
     def __init__(self) -> None:
         super().__init__("the server closed the connection without answering")
@@ -55,8 +51,6 @@ class Disconnected(WireError):
 
 class ConnectionLost(WireError):
     """The connection broke mid-answer, or with an error of its own."""
-
-    reason = Reason.CONNECT
 
     def __init__(self, cause: BaseException | None) -> None:
         self.cause = cause

@@ -1,5 +1,6 @@
 """What both engines share about a run: its results, its variable scope, how an answer is judged,
-how a chat conversation is matched, and the experience estimate.
+how a chat conversation is matched, the experience estimate, and the tables that turn a
+transport's exceptions into reasons.
 
 Engine-neutral: nothing here does I/O or imports an event loop, so the asyncio engine
 (``probes.engine``) and the Locust engine (``loadtests``) interpret a journey the same way.
@@ -20,6 +21,7 @@ from probes.runs.chat import (
 )
 from probes.runs.expect import Response, describe, json_problem, judge, take
 from probes.runs.experience import StepTraffic, estimate, round_trips
+from probes.runs.reasons import Caught, classify
 from probes.runs.results import (
     Attempt,
     Failure,
@@ -48,6 +50,7 @@ __all__ = [
     "SHOWN_SKIPPED",
     "SWITCHING_PROTOCOLS",
     "Attempt",
+    "Caught",
     "Failure",
     "Outcome",
     "Phase",
@@ -59,6 +62,7 @@ __all__ = [
     "Scopes",
     "StepResult",
     "StepTraffic",
+    "classify",
     "constant_request",
     "describe",
     "estimate",

@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 from multidict import MultiDict
 
-from probes.engine.engine import MAX_BODY_BYTES, Engine
+from probes.engine.engine import FAILURES, MAX_BODY_BYTES, RUNNERS, Engine
 from probes.model.config import Config
 from probes.model.load import parse_config
 from probes.runs.results import Outcome, Phase, Reason, RunResult
@@ -1117,3 +1117,7 @@ async def test_to_dict_of_a_success(aiohttp_server: ServerFactory) -> None:
     assert data["success"] is True
     assert (data["failed_step"], data["reason"], data["message"]) == (None, None, "")
     assert data["duration_seconds"] > 0
+
+
+def test_every_step_kind_has_a_runner_and_a_table_for_what_it_raises() -> None:
+    assert FAILURES.keys() == RUNNERS.keys()

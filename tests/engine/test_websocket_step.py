@@ -13,13 +13,15 @@ from typing import Any, Final
 import aiohttp
 import pytest
 from aiohttp import web
+from yarl import URL
 
 from probes.engine.engine import MAX_BODY_BYTES, Engine
-from probes.engine.websocket_step import CLOSE_WAIT
+from probes.engine.websocket_step import CLOSE_WAIT, WEBSOCKET_FAILURES
 from probes.errors import ConfigError, MissingVariable
 from probes.model.load import parse_config
 from probes.model.steps import WebSocketStep
-from probes.runs.results import Phase, Reason, RunResult
+from probes.runs.reasons import classify
+from probes.runs.results import Failure, Phase, Reason, RunResult
 from probes.runs.scope import require
 from tests.conftest import CLOCK_SLACK, ServerFactory, failed, serve
 
@@ -508,3 +510,24 @@ def test_a_websocket_step_wants_a_ws_url_and_one_action_per_line() -> None:
     assert problems["channels[0].journeys[0].steps[0].conversation[0]"] == (
         "expected exactly one of send, receive"
     )
+
+
+# --- what aiohttp raises ----------------------------------------------------------------------
+
+
+def test_aiohttp_exceptions_read_in_the_order_of_the_table() -> None:
+    # aiohttp's classes inherit from several rows at once; the first row that matches wins.
+    reset = aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+    alert = aiohttp.ClientOSError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] alert (_ssl.c:1)")
+    url = "ws://care.example/ chat"
+
+    assert classify(reset, WEBSOCKET_FAILURES, url) == Failure(
+        Reason.CONNECT, "connection lost: Cannot write to closing transport"
+    )
+    assert classify(alert, WEBSOCKET_FAILURES, url) == Failure(
+        Reason.TLS, "client certificate required by the server"
+    )
+    assert classify(aiohttp.InvalidURL(URL("ws://x")), WEBSOCKET_FAILURES, url) == Failure(
+        Reason.PROTOCOL, f"invalid URL {url!r}"
+    )
+    assert classify(KeyError("bug"), WEBSOCKET_FAILURES, url) is None

@@ -23,6 +23,7 @@ import pytest
 from aiohttp import web
 
 from probes.net.client import (
+    HTTP_FAILURES,
     MAX_REDIRECTS,
     USER_AGENT,
     Answer,
@@ -41,6 +42,7 @@ from probes.net.wire import (
     Disconnected,
     MalformedResponse,
 )
+from probes.runs.reasons import classify
 from probes.runs.results import Phase, Reason
 from probes.runs.scope import Request
 from tests.conftest import ServerFactory, failed, free_port, serve
@@ -60,6 +62,14 @@ PAUSE: Final = 0.1
 EARLY_WAKE: Final = 0.005
 DEVICE_AGENT: Final = "CareApp/5.2.0 (Android 14; Pixel 8)"
 _UNSET: Final[Any] = object()
+
+
+def reason(exc: BaseException) -> Reason:
+    """The reason the client's table gives ``exc``: the step's reason, as the engine reads it."""
+    failure = classify(exc, HTTP_FAILURES, "")
+    assert failure is not None, f"HTTP_FAILURES has no row for {exc!r}"
+    assert failure.message == str(exc)  # the message is the exception's text
+    return failure.reason
 
 
 # --- raw targets ----------------------------------------------------------------------------------
@@ -475,7 +485,7 @@ async def test_a_compression_bomb_stops_at_the_body_limit(
     finally:
         await client.close()
 
-    assert caught.value.reason is Reason.PROTOCOL
+    assert reason(caught.value) is Reason.PROTOCOL
     assert str(caught.value) == f"response body larger than {MIB} bytes"
 
 
@@ -539,7 +549,7 @@ async def test_a_body_that_does_not_decode_is_broken(
     with pytest.raises(BrokenBody) as caught:
         await fetch(client, target.url + "/")
 
-    assert caught.value.reason is Reason.PROTOCOL
+    assert reason(caught.value) is Reason.PROTOCOL
     assert str(caught.value).startswith("broken response body: cannot decode it: ")
 
 
@@ -624,7 +634,7 @@ async def test_a_post_is_not_sent_again(raw_target: StartTarget, client: Client)
     with pytest.raises(Disconnected) as caught:
         await fetch(client, target.url + "/", "POST", json={"ticket": "T-77"})
 
-    assert caught.value.reason is Reason.CONNECT
+    assert reason(caught.value) is Reason.CONNECT
     assert str(caught.value) == "the server closed the connection without answering"
     assert target.accepted == 1
     assert len(target.requests) == 2
@@ -819,7 +829,7 @@ async def test_a_header_with_a_line_break_is_never_sent(
             await hung_up.wait()
 
     assert str(caught.value).startswith("a header would contain a line break: ")
-    assert caught.value.reason is Reason.PROTOCOL
+    assert reason(caught.value) is Reason.PROTOCOL
     assert seen in ([], [b""])  # no byte reached the server
 
 
@@ -1001,7 +1011,7 @@ async def test_at_most_10_redirects(
         with pytest.raises(ClientError) as caught:
             await fetch(client, f"{base}/hop/{hops}", timer=timer)
         assert str(caught.value) == "more than 10 redirects"
-        assert caught.value.reason is Reason.PROTOCOL
+        assert reason(caught.value) is Reason.PROTOCOL
     assert timer.traffic.requests == MAX_REDIRECTS + 1
     assert timer.traffic.new_connections == 1
 
@@ -1114,7 +1124,7 @@ async def test_headers_over_the_limit_are_malformed(
         await fetch(client, target.url + "/")
 
     assert str(caught.value) == f"malformed response: headers larger than {MAX_HEADER_BYTES} bytes"
-    assert caught.value.reason is Reason.PROTOCOL
+    assert reason(caught.value) is Reason.PROTOCOL
 
 
 async def test_headers_over_the_limit_that_end_in_one_read_are_malformed(
@@ -1147,7 +1157,7 @@ async def test_a_garbage_answer_is_malformed(
         await fetch(client, target.url + "/")
 
     assert str(caught.value).startswith("malformed response: ")
-    assert caught.value.reason is Reason.PROTOCOL
+    assert reason(caught.value) is Reason.PROTOCOL
 
 
 async def test_a_body_cut_short_is_broken(raw_target: StartTarget, client: Client) -> None:
@@ -1162,7 +1172,7 @@ async def test_a_body_cut_short_is_broken(raw_target: StartTarget, client: Clien
         await fetch(client, target.url + "/", on_status=statuses.append)
 
     assert str(caught.value) == "broken response body: cut short by the server"
-    assert caught.value.reason is Reason.PROTOCOL
+    assert reason(caught.value) is Reason.PROTOCOL
     assert statuses == [200]
 
 
@@ -1191,7 +1201,7 @@ async def test_a_server_that_hangs_up_without_answering(
         await fetch(client, target.url + "/")
 
     assert str(caught.value) == "the server closed the connection without answering"
-    assert caught.value.reason is Reason.CONNECT
+    assert reason(caught.value) is Reason.CONNECT
     assert target.accepted == 1  # a fresh connection is not tried again
 
 
@@ -1201,7 +1211,7 @@ async def test_a_closed_port(client: Client) -> None:
     with pytest.raises(ConnectFailed) as caught:
         await fetch(client, f"http://127.0.0.1:{port}/")
 
-    assert caught.value.reason is Reason.CONNECT
+    assert reason(caught.value) is Reason.CONNECT
     assert str(caught.value).startswith(f"cannot connect to 127.0.0.1:{port}: ")
     assert "refused" in str(caught.value).lower()
 
@@ -1212,7 +1222,7 @@ async def test_a_name_that_does_not_resolve(client: Client) -> None:
     with pytest.raises(DnsFailed) as caught:
         await fetch(client, f"http://{UNRESOLVABLE}/", timer=timer)
 
-    assert caught.value.reason is Reason.DNS
+    assert reason(caught.value) is Reason.DNS
     assert str(caught.value).startswith(f"cannot resolve {UNRESOLVABLE}: ")
     assert timer.traffic.dns_lookups == 1
     assert timer.traffic.new_connections == 0
@@ -1228,7 +1238,7 @@ async def test_an_invalid_url(client: Client, url: str) -> None:
         await fetch(client, url, timer=timer)
 
     assert str(caught.value).startswith(f"invalid URL {url!r}")
-    assert caught.value.reason is Reason.PROTOCOL
+    assert reason(caught.value) is Reason.PROTOCOL
     assert timer.traffic.requests == 0
 
 

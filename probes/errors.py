@@ -2,11 +2,36 @@
 
 * CarewatchError
   * ConfigError         -- checks.yaml is unreadable or invalid; carries every Problem found
+    * _Invalid          -- (probes.model._yaml) a YAML node that cannot become data; stops the
+                           build, and its problem is reported
   * MissingVariable     -- a template names a variable that has no value in this run (a capture
                            that an earlier, failed step never took); engines skip the step
+  * TlsSetupError       -- a step's own TLS files (tls.ca_file, cert_file, key_file) cannot be
+                           loaded
+    * _EncryptedKey     -- (probes.net.tls) the key file asks for a passphrase
+  * WebhookTimeout      -- no inbound webhook event matched an ``await`` step in time (also a
+                           TimeoutError)
+  * TransportError      -- talking to a target failed
+    * Unreachable       -- no connection to the target could be made
+      * DnsFailed       -- its name did not resolve
+      * ConnectFailed   -- nothing accepted the TCP connection
+      * TlsFailed       -- the TLS handshake failed, or the server refused it with an alert
+    * WireError         -- the target broke the HTTP exchange
+      * Disconnected    -- the server closed the connection without answering
+      * ConnectionLost  -- the connection broke before the answer was complete
+      * MalformedResponse -- the answer is not HTTP/1.1, or its headers are too large
+      * BrokenBody      -- the body was cut short or does not decode
+      * BodyTooLarge    -- the body is larger than the engine's limit
+    * ClientError       -- the client would not make or follow the request: a header with a line
+                           break, a redirect away from HTTP, too many redirects
+      * InvalidUrl      -- the URL (or a redirect's Location) is not an HTTP URL
 
 Probe failures are not exceptions: a failed step is a result (see ``probes.runs.results``) with a
-``reason`` from a closed enum and a human message.
+``reason`` from a closed enum and a human message. A transport's exception becomes one through
+that transport's table (``probes.runs.reasons``); the message is the exception's text.
+
+This module sits under every layer (``tests/test_layering.py``): it imports nothing of carewatch,
+so each exception is given its message already worded.
 """
 
 from __future__ import annotations
@@ -63,3 +88,100 @@ class MissingVariable(CarewatchError):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f"${{{name}}} has no value in this run")
+
+
+class TlsSetupError(CarewatchError):
+    """The step's own TLS files could not be loaded (a missing CA file, a bad key).
+
+    Its message names the option and the file: ``cannot load tls.ca_file ca.pem: No such file``.
+    """
+
+
+class WebhookTimeout(CarewatchError, TimeoutError):
+    """No matching event came in time; ``unmatched`` others came and did not match."""
+
+    def __init__(self, unmatched: int) -> None:
+        super().__init__(f"no matching event ({unmatched} others)")
+        self.unmatched = unmatched
+
+
+# --- talking to a target ------------------------------------------------------------------------
+
+
+class TransportError(CarewatchError):
+    """Talking to a target failed; ``str()`` is the failed step's message."""
+
+
+class Unreachable(TransportError):
+    """No connection to the target could be made: its name, its address or its TLS."""
+
+
+class DnsFailed(Unreachable):
+    """``cannot resolve care.example: Name or service not known``."""
+
+    def __init__(self, host: str, error: str) -> None:
+        super().__init__(f"cannot resolve {host}: {error}")
+
+
+class ConnectFailed(Unreachable):
+    """``cannot connect to 127.0.0.1:8443: Connection refused``."""
+
+    def __init__(self, address: str, error: str) -> None:
+        super().__init__(f"cannot connect to {address}: {error}")
+
+
+class TlsFailed(Unreachable):
+    """The TLS handshake failed, by kind (``probes.net.tls.describe_tls_error``).
+
+    ``cert_expiry`` is the expiry of a certificate that was seen and rejected, when known.
+    """
+
+    def __init__(self, message: str, *, cert_expiry: float | None = None) -> None:
+        super().__init__(message)
+        self.cert_expiry = cert_expiry
+
+
+class WireError(TransportError):
+    """The target broke the HTTP exchange: a malformed answer, a body too large, a connection
+    lost."""
+
+
+class Disconnected(WireError):
+    """The server closed the connection before any byte of an answer."""
+
+    def __init__(self) -> None:
+        super().__init__("the server closed the connection without answering")
+
+
+class ConnectionLost(WireError):
+    """The connection broke mid-answer, or with an error of its own (``cause``)."""
+
+    def __init__(self, cause: BaseException | None) -> None:
+        self.cause = cause
+        what = getattr(cause, "strerror", None) or str(cause or "") or "closed by the server"
+        super().__init__(f"connection lost: {what}")
+
+
+class MalformedResponse(WireError):
+    def __init__(self, what: str) -> None:
+        super().__init__(f"malformed response: {what}")
+
+
+class BrokenBody(WireError):
+    def __init__(self, what: str) -> None:
+        super().__init__(f"broken response body: {what}")
+
+
+class BodyTooLarge(WireError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"response body larger than {limit} bytes")
+
+
+class ClientError(TransportError):
+    """A request the client would not make or follow (a header with a line break, a redirect
+    away from HTTP, too many redirects)."""
+
+
+class InvalidUrl(ClientError):
+    def __init__(self, url: str, why: str = "") -> None:
+        super().__init__(f"invalid URL {url!r}" + (f": {why}" if why else ""))

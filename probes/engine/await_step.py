@@ -12,7 +12,8 @@ import time
 from typing import Final
 
 from probes.engine.runner import StepContext
-from probes.engine.webhooks import CallbackHub, CallbackTimeout, Event
+from probes.engine.webhooks import CallbackHub, Event
+from probes.errors import WebhookTimeout
 from probes.model.durations import format_duration
 from probes.model.steps import AwaitStep
 from probes.runs.expect import Response, describe, json_problem, take
@@ -48,7 +49,7 @@ async def run_await(step: AwaitStep, ctx: StepContext) -> Failure | None:
     left = spec.within - (time.perf_counter() - ctx.timer.start) - AHEAD
     try:
         event = await hub.wait(spec.callback, matches, max(left, 0.0))
-    except CallbackTimeout as exc:
+    except WebhookTimeout as exc:
         matching = f"matching {wanted} " if wanted else ""
         return Failure(
             Reason.CALLBACK_TIMEOUT,

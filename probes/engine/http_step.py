@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Final
 
 from probes.engine.runner import StepContext
+from probes.errors import TlsFailed
 from probes.model.steps import HttpStep
-from probes.net.client import TlsFailed, TlsOptions
+from probes.net.client import TlsOptions
 from probes.runs.expect import Response, judge
 from probes.runs.results import Failure, Phase
 from probes.runs.scope import render_request

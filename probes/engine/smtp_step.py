@@ -10,6 +10,10 @@ rest of the dialogue: greeting, EHLO, AUTH, MAIL, RCPT, DATA, QUIT). A reply tha
 email fails the step with reason ``http_status`` and the reply, e.g.
 ``SMTP 550 to RCPT TO:<nobody@care.example>: 5.1.1 mailbox unknown``; ``ctx.status`` is the
 last reply code (250 when the email was accepted).
+
+A connection that cannot be made and the step's own TLS files are read by the engine with
+``probes.net.sockets.SOCKET_FAILURES``. aiosmtplib's exceptions are read in ``_Dialogue.run``:
+the command being sent decides their reason (a refusal of STARTTLS is ``tls``).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from probes.engine.runner import StepContext
 from probes.model.addresses import join_address, split_address
 from probes.model.steps import SmtpSpec, SmtpStep, Tls
 from probes.model.templating import render_str
-from probes.net.sockets import Unreachable, cert_expiry, open_socket, tls_failure
+from probes.net.sockets import cert_expiry, open_socket, tls_failure
 from probes.net.timing import Timer
 from probes.runs.results import Failure, Phase, Reason
 
@@ -80,10 +84,7 @@ async def run_smtp(step: SmtpStep, ctx: StepContext) -> Failure | None:
         local_hostname=_ehlo_name(),
         timeout=None,  # the engine's timeout bounds the step
     )
-    try:
-        sock = await open_socket(host, port, ctx.timer)
-    except Unreachable as exc:
-        return exc.failure
+    sock = await open_socket(host, port, ctx.timer)
     dialogue = _Dialogue(client, ctx, server_name, (host, port))
     try:
         return await dialogue.run(spec, message, sock)

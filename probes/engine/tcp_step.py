@@ -5,8 +5,8 @@ text is then checked once more), or the step's time runs out. Phases: ``dns``, `
 ``tls`` (when TLS), ``wait`` (text sent -> first byte back) and ``receive`` (first byte -> the
 expected text).
 
-A dropped connection, a TLS alert and the step's own TLS files are read by the engine with
-``probes.net.sockets.SOCKET_FAILURES``.
+A connection that cannot be made, a dropped one, a TLS alert and the step's own TLS files are
+read by the engine with ``probes.net.sockets.SOCKET_FAILURES``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import re
 from typing import Final
 
 from probes.engine.runner import StepContext
+from probes.errors import TlsFailed
 from probes.model.addresses import join_address, split_address
 from probes.model.steps import TcpStep
 from probes.model.templating import render_str
-from probes.net.sockets import Unreachable, cert_expiry, open_stream
+from probes.net.sockets import cert_expiry, open_stream
 from probes.net.timing import Timer
 from probes.runs.expect import Response, take
 from probes.runs.results import Failure, Phase, Reason
@@ -54,9 +55,9 @@ async def run_tcp(step: TcpStep, ctx: StepContext) -> Failure | None:
             tls=context,
             server_name=spec.tls.server_name if spec.tls else None,
         )
-    except Unreachable as exc:
+    except TlsFailed as exc:
         ctx.cert_expiry = exc.cert_expiry
-        return exc.failure
+        raise
     received = _Received()
     closed = False
     try:

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
+from probes.errors import WebhookTimeout
+
 #: How many events nobody waited for are kept per callback, how long, and how many bytes.
 KEEP: Final = 256
 KEEP_FOR: Final = 60.0
@@ -52,14 +54,6 @@ class Result(StrEnum):
     MATCHED = "matched"  # a waiting run took it
     UNMATCHED = "unmatched"  # no run took it while it was kept
     REJECTED = "rejected"  # the receiver refused it: bad signature or token, too large
-
-
-class CallbackTimeout(TimeoutError):
-    """No matching event came in time; ``unmatched`` others came and did not match."""
-
-    def __init__(self, unmatched: int) -> None:
-        super().__init__(f"no matching event ({unmatched} others)")
-        self.unmatched = unmatched
 
 
 Predicate = Callable[[Event], bool]
@@ -97,7 +91,7 @@ class CallbackHub:
 
     async def wait(self, callback: str, predicate: Predicate, within: float) -> Event:
         """The first event of ``callback`` that ``predicate`` accepts, kept or arriving within
-        ``within`` seconds; CallbackTimeout if none comes."""
+        ``within`` seconds; WebhookTimeout if none comes."""
         self.expire()
         kept = self._kept.get(callback)
         for event in kept.events if kept else ():
@@ -115,7 +109,7 @@ class CallbackHub:
                     event = await waiter.future
             except TimeoutError:
                 if not waiter.future.done() or waiter.future.cancelled():
-                    raise CallbackTimeout(waiter.rejected) from None
+                    raise WebhookTimeout(waiter.rejected) from None
                 event = waiter.future.result()  # it came as the time ran out: still in time
             taken = True
             self._counts[callback, Result.MATCHED] += 1

@@ -22,11 +22,12 @@ from typing import Final
 import aiohttp
 
 from probes.engine.runner import StepContext
+from probes.errors import TlsSetupError
 from probes.model.durations import format_duration
 from probes.model.steps import Capture, Receive, Send, WebSocketStep
 from probes.model.templating import render, render_str
 from probes.net.connector import watching_tls
-from probes.net.tls import TlsSetupError, describe_tls_error, ssl_reason
+from probes.net.tls import describe_tls_error, ssl_reason
 from probes.runs.chat import (
     CLOSE_WAIT,
     NOT_JSON,

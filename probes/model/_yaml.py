@@ -7,7 +7,7 @@ from typing import Any, Final
 
 import yaml
 
-from probes.errors import Problem
+from probes.errors import ConfigError, Problem
 
 Path = tuple[str | int, ...]
 
@@ -86,10 +86,11 @@ _TOO_MANY: Final = f"invalid YAML: expands to more than {MAX_VALUES:,} values (a
 _MERGE: Final = "tag:yaml.org,2002:merge"
 
 
-class _Invalid(Exception):
+class _Invalid(ConfigError):
     """A node that cannot become data (bad tag, bad value, recursive alias): stops the build."""
 
     def __init__(self, problem: Problem) -> None:
+        super().__init__([problem])
         self.problem = problem
 
 

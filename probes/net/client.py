@@ -28,24 +28,23 @@ import aiohappyeyeballs
 import aiohttp
 from yarl import URL
 
+from probes.errors import (
+    ClientError,
+    ConnectFailed,
+    ConnectionLost,
+    Disconnected,
+    DnsFailed,
+    InvalidUrl,
+    TlsFailed,
+    TlsSetupError,
+    WireError,
+)
 from probes.model.addresses import join_address
 from probes.net.connector import TlsConnector
 from probes.net.sockets import count_tls, os_message, tls_failure
 from probes.net.timing import Timer
-from probes.net.tls import (
-    TlsSetupError,
-    describe_tls_error,
-    peer_expiry,
-    ssl_reason,
-)
-from probes.net.wire import (
-    ACCEPT_ENCODING,
-    ConnectionLost,
-    Disconnected,
-    HttpConnection,
-    RawResponse,
-    WireError,
-)
+from probes.net.tls import describe_tls_error, peer_expiry, ssl_reason
+from probes.net.wire import ACCEPT_ENCODING, HttpConnection, RawResponse
 from probes.runs.reasons import Caught
 from probes.runs.results import Phase, Reason
 from probes.runs.scope import Request
@@ -64,31 +63,6 @@ _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 _DEFAULT_CONTEXT: Final = ssl.create_default_context()
 
 
-class ClientError(WireError):
-    """A request that could not be made; ``str()`` is the failed step's message."""
-
-
-class DnsFailed(ClientError):
-    def __init__(self, host: str, exc: OSError) -> None:
-        super().__init__(f"cannot resolve {host}: {exc.strerror or exc}")
-
-
-class ConnectFailed(ClientError):
-    def __init__(self, host: str, port: int, exc: OSError) -> None:
-        super().__init__(f"cannot connect to {join_address(host, port)}: {os_message(exc)}")
-
-
-class TlsFailed(ClientError):
-    def __init__(self, message: str, *, cert_expiry: float | None = None) -> None:
-        super().__init__(message)
-        self.cert_expiry = cert_expiry  # of a certificate seen and rejected
-
-
-class InvalidUrl(ClientError):
-    def __init__(self, url: str, why: str = "") -> None:
-        super().__init__(f"invalid URL {url!r}" + (f": {why}" if why else ""))
-
-
 #: What the client's exceptions mean for an HTTP step; the message is the exception's text.
 HTTP_FAILURES: Final[tuple[Caught[object], ...]] = (
     Caught(TlsSetupError, Reason.TLS),  # the step's own TLS files
@@ -96,7 +70,8 @@ HTTP_FAILURES: Final[tuple[Caught[object], ...]] = (
     Caught(ConnectFailed, Reason.CONNECT),
     Caught(TlsFailed, Reason.TLS),
     Caught((Disconnected, ConnectionLost), Reason.CONNECT),
-    Caught(WireError, Reason.PROTOCOL),  # a malformed answer, a bad URL, too many redirects...
+    Caught(WireError, Reason.PROTOCOL),  # a malformed or broken answer, a body too large
+    Caught(ClientError, Reason.PROTOCOL),  # a bad URL, too many redirects...
 )
 
 
@@ -252,13 +227,13 @@ class Client:
             try:
                 infos = list(await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))
             except OSError as exc:
-                raise DnsFailed(host, exc) from exc
+                raise DnsFailed(host, exc.strerror or str(exc)) from exc
         timer.enter(Phase.CONNECT)
         http = HttpConnection(limit=self.max_body_bytes)
         try:
             transport = await _connect(http, infos)
         except OSError as exc:
-            raise ConnectFailed(host, port, exc) from exc
+            raise ConnectFailed(join_address(host, port), os_message(exc)) from exc
         self._open.append(http)
         meter.new_connections += 1
         ssl_object = None
@@ -292,7 +267,7 @@ class Client:
                 failure, expiry = await tls_failure(exc, name, peek=(host, port))
                 raise TlsFailed(failure.message, cert_expiry=expiry) from exc
             if isinstance(exc, OSError) and not isinstance(exc, TimeoutError):
-                raise ConnectFailed(host, port, exc) from exc
+                raise ConnectFailed(join_address(host, port), os_message(exc)) from exc
             raise
         if upgraded is None:  # the transport closed while the handshake was starting
             raise TlsFailed("connection closed before TLS began")

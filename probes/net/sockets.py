@@ -1,8 +1,9 @@
 """Opening the TCP connection of a TCP or SMTP step, each phase timed: dns, connect, tls.
 
-A connection that cannot be opened raises ``Unreachable`` carrying the Failure to report, so
-a runner can tell "the name did not resolve" from "nothing listens" from "the certificate was
-refused" without knowing socket and ssl exceptions.
+A connection that cannot be opened raises an ``Unreachable`` (``probes.errors``): ``DnsFailed``,
+``ConnectFailed`` or ``TlsFailed``, so a runner can tell "the name did not resolve" from "nothing
+listens" from "the certificate was refused" without knowing socket and ssl exceptions. What the
+socket transport raises means what ``SOCKET_FAILURES`` says.
 
 >>> reader, writer = await open_stream("sip.example.com", 5061, ctx.timer,
 ...                                    tls=context)        # doctest: +SKIP
@@ -17,10 +18,10 @@ import socket
 import ssl
 from typing import Final
 
+from probes.errors import ConnectFailed, DnsFailed, TlsFailed, TlsSetupError
 from probes.model.addresses import join_address
 from probes.net.timing import Timer
 from probes.net.tls import (
-    TlsSetupError,
     certificate_expiry,
     describe_tls_error,
     peer_expiry,
@@ -30,21 +31,13 @@ from probes.runs.experience import TLS12_ROUND_TRIPS
 from probes.runs.reasons import Caught
 from probes.runs.results import Failure, Phase, Reason
 
-
-class Unreachable(Exception):
-    """The connection could not be opened; ``failure`` has the reason and message, and
-    ``cert_expiry`` the expiry of a certificate that was refused, when it could be read."""
-
-    def __init__(self, failure: Failure, *, cert_expiry: float | None = None) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
-        self.cert_expiry = cert_expiry
-
-
-#: What a TCP or SMTP step's connection raises once open; the message is the exception's text
-#: unless the row words it.
+#: What a TCP or SMTP step's connection raises; the message is the exception's text unless the
+#: row words it.
 SOCKET_FAILURES: Final[tuple[Caught[object], ...]] = (
     Caught(TlsSetupError, Reason.TLS),  # the step's own TLS files
+    Caught(DnsFailed, Reason.DNS),
+    Caught(ConnectFailed, Reason.CONNECT),
+    Caught(TlsFailed, Reason.TLS),
     Caught(ssl.SSLError, Reason.TLS, lambda exc, target: describe_tls_error(exc)),  # an alert
     Caught(
         ConnectionError,
@@ -65,7 +58,7 @@ async def open_socket(host: str, port: int, timer: Timer) -> socket.socket:
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise Unreachable(Failure(Reason.DNS, f"cannot resolve {host}: {exc.strerror}")) from None
+        raise DnsFailed(host, exc.strerror or str(exc)) from None
     if not _is_ip(host):
         timer.traffic.dns_lookups += 1
     timer.enter(Phase.CONNECT)
@@ -84,12 +77,7 @@ async def open_socket(host: str, port: int, timer: Timer) -> socket.socket:
             raise
         timer.traffic.new_connections += 1
         return sock
-    raise Unreachable(
-        Failure(
-            Reason.CONNECT,
-            f"cannot connect to {join_address(host, port)}: {os_message(problem)}",
-        )
-    )
+    raise ConnectFailed(join_address(host, port), os_message(problem))
 
 
 async def open_stream(
@@ -122,7 +110,7 @@ async def open_stream(
     except (ssl.SSLError, ConnectionError) as exc:
         sock.close()
         failure, expiry = await tls_failure(exc, name, peek=(host, port))
-        raise Unreachable(failure, cert_expiry=expiry) from None
+        raise TlsFailed(failure.message, cert_expiry=expiry) from None
     except BaseException:
         sock.close()
         raise

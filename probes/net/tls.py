@@ -25,6 +25,7 @@ from typing import Final
 
 from cryptography import x509
 
+from probes.errors import TlsSetupError
 from probes.model.steps import Tls
 
 #: How long the second, unverified handshake that reads a rejected certificate may take. It only
@@ -73,13 +74,6 @@ _SSL_NOISE: Final = re.compile(r"^\[[A-Z0-9]+: [A-Z0-9_]+\] | \(_ssl\.c:\d+\)$")
 _QUOTED: Final = re.compile(r"'([^']+)'")
 
 
-class TlsSetupError(Exception):
-    """The step's own TLS files could not be loaded (a missing CA file, a bad key).
-
-    Its message names the option and the file: ``cannot load tls.ca_file ca.pem: No such file``.
-    """
-
-
 class TlsContexts:
     """A cache of ``ssl.SSLContext`` by ``Tls`` options (they are frozen, hence hashable).
 
@@ -119,8 +113,8 @@ def _build(options: Tls) -> ssl.SSLContext:
     return context
 
 
-class _EncryptedKey(Exception):
-    pass
+class _EncryptedKey(TlsSetupError):
+    """The key file asks for a passphrase: ``_build`` words the TlsSetupError to report."""
 
 
 def _no_password() -> bytes:

@@ -9,9 +9,9 @@ wakes the caller twice: when the headers are in (the end of ``wait``) and when t
 >>> transport, _ = await loop.create_connection(lambda: conn, sock=sock)  # doctest: +SKIP
 >>> response = await conn.exchange(head, body, on_headers=timer_receive)  # doctest: +SKIP
 
-Everything a target can do wrong ends as a ``WireError`` whose text is the step's message: a
-malformed answer, headers past ``MAX_HEADER_BYTES``, a body past the limit, a connection lost.
-Its reason is in ``probes.net.client.HTTP_FAILURES``.
+Everything a target can do wrong ends as a ``probes.errors.WireError`` whose text is the step's
+message: a malformed answer, headers past ``MAX_HEADER_BYTES``, a body past the limit, a
+connection lost. Its reason is in ``probes.net.client.HTTP_FAILURES``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,14 @@ from typing import Any, Final, cast
 
 import httptools
 
+from probes.errors import (
+    BodyTooLarge,
+    BrokenBody,
+    ConnectionLost,
+    Disconnected,
+    MalformedResponse,
+    WireError,
+)
 from probes.net.sockets import os_message
 
 try:  # brotli is optional, as for aiohttp: without it, br is neither asked for nor decoded
@@ -36,41 +44,6 @@ ACCEPT_ENCODING: Final = "gzip, deflate, br" if brotli is not None else "gzip, d
 _NO_BODY_STATUSES: Final = frozenset({204, 304})
 _SWITCHING_PROTOCOLS: Final = 101
 _HEADER_LINE_OVERHEAD: Final = 4  # ": " and CRLF
-
-
-class WireError(Exception):
-    """A target's misbehaviour on the wire; ``str()`` is the failed step's message."""
-
-
-class Disconnected(WireError):
-    """The server closed the connection before any byte of an answer."""
-
-    def __init__(self) -> None:
-        super().__init__("the server closed the connection without answering")
-
-
-class ConnectionLost(WireError):
-    """The connection broke mid-answer, or with an error of its own."""
-
-    def __init__(self, cause: BaseException | None) -> None:
-        self.cause = cause
-        what = getattr(cause, "strerror", None) or str(cause or "") or "closed by the server"
-        super().__init__(f"connection lost: {what}")
-
-
-class MalformedResponse(WireError):
-    def __init__(self, what: str) -> None:
-        super().__init__(f"malformed response: {what}")
-
-
-class BrokenBody(WireError):
-    def __init__(self, what: str) -> None:
-        super().__init__(f"broken response body: {what}")
-
-
-class BodyTooLarge(WireError):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"response body larger than {limit} bytes")
 
 
 class RawResponse:

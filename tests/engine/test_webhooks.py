@@ -27,8 +27,8 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from probes.engine.engine import Engine
-from probes.engine.webhooks import CallbackHub, CallbackTimeout, Event, Result
-from probes.errors import ConfigError
+from probes.engine.webhooks import CallbackHub, Event, Result
+from probes.errors import ConfigError, WebhookTimeout
 from probes.model.load import parse_config
 from probes.runs.results import Outcome, Phase, Reason, RunResult, StepResult
 from probes.service.agent import Service
@@ -417,7 +417,7 @@ async def test_kept_events_are_bounded_in_number_bytes_and_time() -> None:
     hub.deliver("sms", event("old", at=time.perf_counter() - 1))
     hub.expire()
     assert hub.count("sms", Result.UNMATCHED) == 6
-    with pytest.raises(CallbackTimeout) as caught:
+    with pytest.raises(WebhookTimeout) as caught:
         await hub.wait("sms", about("old"), 0.05)
     assert caught.value.unmatched == 0
 
@@ -429,7 +429,7 @@ async def test_a_timed_out_waiter_says_how_many_others_it_saw() -> None:
     hub.deliver("sms", event("theirs"))
     hub.deliver("sms", event("spam"))
 
-    with pytest.raises(CallbackTimeout) as caught:
+    with pytest.raises(WebhookTimeout) as caught:
         await waiting
     assert caught.value.unmatched == 2
     assert not hub._waiters  # nothing left behind

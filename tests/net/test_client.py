@@ -22,26 +22,19 @@ import brotli  # type: ignore[import-untyped]
 import pytest
 from aiohttp import web
 
-from probes.net.client import (
-    HTTP_FAILURES,
-    MAX_REDIRECTS,
-    USER_AGENT,
-    Answer,
-    Client,
-    ClientError,
-    ConnectFailed,
-    DnsFailed,
-    InvalidUrl,
-)
-from probes.net.timing import Timer
-from probes.net.wire import (
-    ACCEPT_ENCODING,
-    MAX_HEADER_BYTES,
+from probes.errors import (
     BodyTooLarge,
     BrokenBody,
+    ClientError,
+    ConnectFailed,
     Disconnected,
+    DnsFailed,
+    InvalidUrl,
     MalformedResponse,
 )
+from probes.net.client import HTTP_FAILURES, MAX_REDIRECTS, USER_AGENT, Answer, Client
+from probes.net.timing import Timer
+from probes.net.wire import ACCEPT_ENCODING, MAX_HEADER_BYTES
 from probes.runs.reasons import classify
 from probes.runs.results import Phase, Reason
 from probes.runs.scope import Request

@@ -46,7 +46,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Final, Literal, TypeAlias, cast, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
+from pydantic import BeforeValidator, field_validator
+
+from probes.model.types import Frozen
 
 Day: TypeAlias = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 #: In ``date.weekday()`` order: ``DAYS[0]`` is Monday.
@@ -71,10 +73,6 @@ RANGE_EXPECTED: Final = "expected a time range such as '08:00-20:00', a list of 
 DAYS_EXPECTED: Final = (
     "expected a day such as mon, a range such as mon-fri, or a list such as sat,sun"
 )
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +221,7 @@ def _parse_weekly(value: object) -> object:
 Weekly: TypeAlias = Annotated[Mapping[Day, tuple[TimeRange, ...]], BeforeValidator(_parse_weekly)]
 
 
-class OpeningHours(_Frozen):
+class OpeningHours(Frozen):
     """When a staffed channel is open; see the module docstring for the rules.
 
     ``weekly`` is normalized: every day is a key, with its ranges as written (``()`` when

@@ -48,6 +48,7 @@ import yaml
 from bench._proc import cpu_seconds
 from bench._table import Row, print_table
 from bench._target import Target
+from probes.runs import DEFAULT_LIMITS
 
 GOAL_RATIO: Final = 0.9
 DEFAULT_USERS: Final = 10
@@ -62,8 +63,6 @@ KILL_WAIT_SECONDS: Final = 5.0
 SAMPLE_SECONDS: Final = 0.25
 #: The journey's (and the anchor's client's) timeout, in seconds.
 TIMEOUT_SECONDS: Final = 5
-#: As ``loadtests._interpreter.MAX_REDIRECTS`` (not imported here: it imports locust).
-MAX_REDIRECTS: Final = 10
 CHANNEL: Final = "bench"
 JOURNEY: Final = "get"
 STEP: Final = "get"
@@ -116,7 +115,7 @@ def _anchor_text(url: str) -> str:
     return _ANCHOR_LOCUSTFILE.format(
         origin=f"{parts.scheme}://{parts.netloc}",
         timeout=TIMEOUT_SECONDS,
-        max_redirects=MAX_REDIRECTS,
+        max_redirects=DEFAULT_LIMITS.redirects,  # as the journey user's
         url=url,
         name=ENTRY,
     )

@@ -27,7 +27,8 @@ Where it differs from the asyncio engine, on purpose:
 * A step's only phase is ``total``: geventhttpclient does not say where the time went.
 * A step that never started (the journey's time ran out first) has no request entry: nothing was
   sent. The ``JOURNEY`` entry names it.
-* The body is read whole, then checked against ``MAX_BODY_BYTES``, where aiohttp stops reading.
+* The body is read whole, then checked against ``Limits.body_bytes``, where the asyncio engine's
+  client stops reading. The header limit is geventhttpclient's own.
 * Locust's failure table gets at most ``MAX_DISTINCT_MESSAGES`` messages per entry and reason;
   the ``StepResult`` keeps every message as it was.
 * ``run_id`` is only drawn for a journey whose templates name it: a load test runs thousands
@@ -73,8 +74,10 @@ from probes.model import (
     status_matches,
 )
 from probes.runs import (
+    DEFAULT_LIMITS,
     Attempt,
     Failure,
+    Limits,
     Outcome,
     Phase,
     Reason,
@@ -92,14 +95,10 @@ from probes.runs import (
     require,
 )
 
-__all__ = ["JOURNEY_REQUEST_TYPE", "MAX_REDIRECTS", "Interpreter", "JourneyFailed", "StepFailed"]
+__all__ = ["JOURNEY_REQUEST_TYPE", "Interpreter", "JourneyFailed", "StepFailed"]
 
 #: The request type of the one entry each journey run adds to Locust's statistics.
 JOURNEY_REQUEST_TYPE: Final = "JOURNEY"
-#: As the asyncio engine: more redirects than this is a failed step (reason protocol).
-MAX_REDIRECTS: Final = 10
-#: As the asyncio engine: a larger body is a failed step (reason protocol).
-MAX_BODY_BYTES: Final = 4 * 1024 * 1024
 #: Distinct failure messages kept per entry and reason. Messages may hold run ids and captured
 #: values; Locust keeps one failure row per distinct message, so a long run against a broken
 #: journey would otherwise grow its failure table (and what workers send the master) unbounded.
@@ -214,13 +213,13 @@ class Interpreter:
         variables: Mapping[str, Scalar],
         location: str,
         coordinates: Location | None = None,
-        max_body_bytes: int = MAX_BODY_BYTES,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.session = session
         self.variables = variables
         self.location = location
         self.coordinates = coordinates
-        self._max_body = max_body_bytes
+        self.limits = limits
         self._runners: dict[type, Callable[[Any, _Call], Failure | None]] = {
             HttpStep: self._http,
             WebSocketStep: self._websocket,
@@ -387,7 +386,7 @@ class Interpreter:
         except RecursionError:  # json.loads on a hostile body such as [[[[...]]]]
             failure = Failure(Reason.PROTOCOL, "response JSON nested too deeply to parse")
         except Exception as exc:  # every target misbehaviour must become a failed step
-            failure = _classify(exc, call.target)
+            failure = _classify(exc, call.target, self.limits)
         seconds = time.perf_counter() - started
         if not call.reported:
             self._fire(step.request_type, step.name, seconds, failure)
@@ -449,11 +448,12 @@ class Interpreter:
         if error is not None and not isinstance(error, LocustBadStatusCode):
             if error is self._time_up or getattr(error, "original", None) is self._time_up:
                 return call.timed_out()
-            return _classify(error, url)
+            return _classify(error, url, self.limits)
         status = call.status = response.status_code
         body = response.content or b""
-        if len(body) > self._max_body:
-            return Failure(Reason.PROTOCOL, f"response body larger than {self._max_body} bytes")
+        limit = self.limits.body_bytes
+        if len(body) > limit:
+            return Failure(Reason.PROTOCOL, f"response body larger than {limit} bytes")
         if call.plan.passing is not None and status in call.plan.passing:
             return None  # as judge would say, without building its Response
         headers: Mapping[str, str] = _NO_HEADERS
@@ -467,7 +467,7 @@ class Interpreter:
 
     def _websocket(self, step: WebSocketStep, call: _Call) -> Failure | None:
         conversation = Conversation(
-            step, call.scope, call.journey.device, max_message_bytes=self._max_body
+            step, call.scope, call.journey.device, max_message_bytes=self.limits.body_bytes
         )
         passed = False
         timer = self._arm(call.budget)
@@ -595,7 +595,7 @@ def _result(
     )
 
 
-def _classify(error: BaseException, url: str) -> Failure:
+def _classify(error: BaseException, url: str, limits: Limits) -> Failure:
     """The reason and message for what geventhttpclient (or the socket under it) raised."""
     cause = getattr(error, "original", None)
     if isinstance(error, RetriesExceeded) and isinstance(cause, BaseException):
@@ -620,7 +620,7 @@ def _classify(error: BaseException, url: str) -> Failure:
     if isinstance(error, zlib.error):
         return Failure(Reason.PROTOCOL, f"broken response body: {error}")
     if isinstance(error, RetriesExceeded) and "Redirection limit" in str(error):
-        return Failure(Reason.PROTOCOL, f"more than {MAX_REDIRECTS} redirects")
+        return Failure(Reason.PROTOCOL, f"more than {limits.redirects} redirects")
     if isinstance(error, ClientError):
         return Failure(Reason.PROTOCOL, str(error))
     if isinstance(error, ValueError):  # a URL it cannot send, an encoding it cannot read

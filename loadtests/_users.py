@@ -21,11 +21,11 @@ from urllib.parse import urlsplit
 from locust import User, between, tag, task
 from locust.contrib.fasthttp import FastHttpUser
 
-from loadtests._interpreter import MAX_REDIRECTS, Interpreter
+from loadtests._interpreter import Interpreter
 from loadtests.journeys import included, settings, tags
 from probes import MissingVariable
 from probes.model import Config, HttpStep, Journey, Location, Scalar, WebSocketStep, render_str
-from probes.runs import new_scope
+from probes.runs import DEFAULT_LIMITS, new_scope
 
 #: The host of a user whose journey names none Locust can use. Requests use full URLs, so the
 #: host is only what Locust shows, and what ``--host`` would replace (to no effect).
@@ -42,7 +42,7 @@ class JourneyUser(FastHttpUser):
     location: ClassVar[str]
     coordinates: ClassVar[Location | None] = None
     insecure = False  # verify certificates, as the probes do
-    max_redirects = MAX_REDIRECTS
+    max_redirects = DEFAULT_LIMITS.redirects  # what the interpreter's limits say
     max_retries = 0  # a journey retries itself (``retries:``); the client never does
 
     def on_start(self) -> None:

@@ -34,12 +34,10 @@ from probes.net.client import HTTP_FAILURES, Client
 from probes.net.sockets import SOCKET_FAILURES
 from probes.net.timing import Timer
 from probes.net.tls import TlsContexts
+from probes.runs.limits import DEFAULT_LIMITS, Limits
 from probes.runs.reasons import Caught, classify
 from probes.runs.results import Attempt, Failure, Outcome, Reason, RunResult, StepResult
 from probes.runs.scope import new_scope, render_tls, require
-
-#: A larger body is a failed step (reason protocol): a hostile target cannot exhaust memory.
-MAX_BODY_BYTES: Final = 4 * 1024 * 1024
 
 
 class Engine:
@@ -51,14 +49,14 @@ class Engine:
         *,
         location: str,
         coordinates: Location | None = None,
-        max_body_bytes: int = MAX_BODY_BYTES,
+        limits: Limits = DEFAULT_LIMITS,
         callbacks: Any = None,
     ) -> None:
         self.variables = variables
         self.location = location
         self.coordinates = coordinates
         self.callbacks = callbacks
-        self._max_body = max_body_bytes
+        self.limits = limits
         self._tls = TlsContexts()
 
     async def run(self, journey: Journey) -> RunResult:
@@ -85,7 +83,7 @@ class Engine:
     async def _attempt(self, journey: Journey, number: int) -> Attempt:
         loop = asyncio.get_running_loop()
         results: list[StepResult] = []
-        client = Client(max_body_bytes=self._max_body, user_agent=journey.device is None)
+        client = Client(limits=self.limits, user_agent=journey.device is None)
         try:
             started = time.perf_counter()
             base = StepContext(
@@ -96,7 +94,7 @@ class Engine:
                 journey=journey,
                 timer=Timer(),
                 tls=self._tls,
-                max_body_bytes=self._max_body,
+                limits=self.limits,
                 cleanup=False,
                 previous_end=started,
                 callbacks=self.callbacks,

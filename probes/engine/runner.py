@@ -18,6 +18,7 @@ from probes.model.config import Journey
 from probes.net.client import Client
 from probes.net.timing import Timer
 from probes.net.tls import TlsContexts
+from probes.runs.limits import Limits
 from probes.runs.results import Failure
 from probes.runs.scope import Scope
 
@@ -31,7 +32,7 @@ class StepContext:
     journey: Journey
     timer: Timer
     tls: TlsContexts
-    max_body_bytes: int
+    limits: Limits  # what a target may send back
     cleanup: bool
     previous_end: float  # perf_counter() when the previous step ended, or the attempt began
     callbacks: Any = None  # the inbound-event hub, for await steps

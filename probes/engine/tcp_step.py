@@ -80,10 +80,10 @@ async def run_tcp(step: TcpStep, ctx: StepContext) -> Failure | None:
                 ctx.timer.enter(Phase.RECEIVE)
             received.add(chunk)
             meter.bytes_received += len(chunk)
-            if received.size > ctx.max_body_bytes:
+            if received.size > ctx.limits.body_bytes:
                 return Failure(
                     Reason.PROTOCOL,
-                    f"received more than {ctx.max_body_bytes} bytes without the expected text",
+                    f"received more than {ctx.limits.body_bytes} bytes without the expected text",
                 )
     finally:
         writer.close()

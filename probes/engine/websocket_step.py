@@ -130,7 +130,7 @@ async def run_websocket(step: WebSocketStep, ctx: StepContext) -> Failure | None
                 protocols=step.subprotocols,
                 ssl=ctx.tls.context(step.tls) if step.tls is not None else True,
                 server_hostname=step.tls.server_name if step.tls is not None else None,
-                max_msg_size=ctx.max_body_bytes,
+                max_msg_size=ctx.limits.body_bytes,
                 autoping=True,
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=None),  # see _close
             )
@@ -247,7 +247,7 @@ class _Conversation:
             error = message.data
             too_big = aiohttp.WSCloseCode.MESSAGE_TOO_BIG
             if isinstance(error, aiohttp.WebSocketError) and error.code == too_big:
-                limit = self.ctx.max_body_bytes
+                limit = self.ctx.limits.body_bytes
                 return Failure(Reason.PROTOCOL, f"chat message larger than {limit} bytes")
             return Failure(Reason.PROTOCOL, f"broken chat message: {error}")
         count = f"{self.received} message{'' if self.received == 1 else 's'}"

@@ -4,11 +4,12 @@ A customer opening the app starts from nothing: every attempt gets a new ``Clien
 first request resolves the name, connects and negotiates TLS, each a phase of its own; the
 steps after it reuse the connection (keep-alive) and the cookies, as an app would.
 
->>> client = Client(tls=contexts, max_body_bytes=MAX_BODY)         # doctest: +SKIP
+>>> client = Client(limits=DEFAULT_LIMITS)                          # doctest: +SKIP
 >>> response = await client.request(request, timer=timer)          # doctest: +SKIP
 >>> await client.close()                                           # doctest: +SKIP
 
-Redirects are followed as browsers and aiohttp follow them (303, and 301/302 after a POST,
+Redirects are followed, up to ``Limits.redirects``, as browsers and aiohttp follow them (303,
+and 301/302 after a POST,
 become a GET without a body; ``Authorization`` is not carried to another origin). WebSocket
 steps run on aiohttp, and share this client's cookie jar through ``session``.
 """
@@ -45,11 +46,11 @@ from probes.net.sockets import count_tls, os_message, tls_failure
 from probes.net.timing import Timer
 from probes.net.tls import describe_tls_error, peer_expiry, ssl_reason
 from probes.net.wire import ACCEPT_ENCODING, HttpConnection, RawResponse
+from probes.runs.limits import DEFAULT_LIMITS, Limits
 from probes.runs.reasons import Caught
 from probes.runs.results import Phase, Reason
 from probes.runs.scope import Request
 
-MAX_REDIRECTS: Final = 10
 #: As aiohttp and browsers stagger IPv6 and IPv4 attempts (RFC 8305).
 HAPPY_EYEBALLS_DELAY: Final = 0.25
 USER_AGENT: Final = "carewatch (synthetic customer-care probe)"
@@ -113,8 +114,8 @@ class _Connection:
 class Client:
     """One attempt's connections (one idle connection kept per origin) and cookie jar."""
 
-    def __init__(self, *, max_body_bytes: int, user_agent: bool = True) -> None:
-        self.max_body_bytes = max_body_bytes
+    def __init__(self, *, limits: Limits = DEFAULT_LIMITS, user_agent: bool = True) -> None:
+        self.limits = limits
         self.user_agent = user_agent
         self.cookies = aiohttp.CookieJar(unsafe=True)
         self._idle: dict[_Key, _Connection] = {}
@@ -165,7 +166,8 @@ class Client:
         headers = dict(request.headers)
         body, content_type = _body(request)
         origin = url.origin()
-        for hop in range(MAX_REDIRECTS + 1):
+        redirects = self.limits.redirects
+        for hop in range(redirects + 1):
             data = self._head(method, url, headers, body, content_type)  # before connecting
             connection = await self._connection(url, tls, timer)
             try:
@@ -189,7 +191,7 @@ class Client:
                     body=response.body,
                     cert_expiry=peer_expiry(connection.ssl_object),
                 )
-            if hop == MAX_REDIRECTS:
+            if hop == redirects:
                 break
             try:
                 url = url.join(URL(location))
@@ -206,7 +208,7 @@ class Client:
                     k: v for k, v in headers.items() if k.lower() not in _CROSS_ORIGIN_DROPPED
                 }
                 origin = url.origin()
-        raise ClientError(f"more than {MAX_REDIRECTS} redirects")
+        raise ClientError(f"more than {redirects} redirects")
 
     # --- connections --------------------------------------------------------------------
 
@@ -229,7 +231,7 @@ class Client:
             except OSError as exc:
                 raise DnsFailed(host, exc.strerror or str(exc)) from exc
         timer.enter(Phase.CONNECT)
-        http = HttpConnection(limit=self.max_body_bytes)
+        http = HttpConnection(limits=self.limits)
         try:
             transport = await _connect(http, infos)
         except OSError as exc:

@@ -5,12 +5,12 @@ stream readers around every request; a probe needs one exchange on one connectio
 protocol writes the request bytes and feeds what comes back to llhttp (through httptools), and
 wakes the caller twice: when the headers are in (the end of ``wait``) and when the body is.
 
->>> conn = HttpConnection(limit=MAX_BODY)                       # doctest: +SKIP
+>>> conn = HttpConnection(limits=DEFAULT_LIMITS)                # doctest: +SKIP
 >>> transport, _ = await loop.create_connection(lambda: conn, sock=sock)  # doctest: +SKIP
 >>> response = await conn.exchange(head, body, on_headers=timer_receive)  # doctest: +SKIP
 
 Everything a target can do wrong ends as a ``probes.errors.WireError`` whose text is the step's
-message: a malformed answer, headers past ``MAX_HEADER_BYTES``, a body past the limit, a
+message: a malformed answer, headers or a body past their ``Limits`` (``probes.runs.limits``), a
 connection lost. Its reason is in ``probes.net.client.HTTP_FAILURES``.
 """
 
@@ -32,14 +32,13 @@ from probes.errors import (
     WireError,
 )
 from probes.net.sockets import os_message
+from probes.runs.limits import Limits
 
 try:  # brotli is optional, as for aiohttp: without it, br is neither asked for nor decoded
     import brotli  # type: ignore[import-untyped]
 except ImportError:  # pragma: no cover - installed with the test extras
     brotli = None
 
-#: A response's status line and headers may not exceed this (aiohttp allows 8190 per line).
-MAX_HEADER_BYTES: Final = 64 * 1024
 ACCEPT_ENCODING: Final = "gzip, deflate, br" if brotli is not None else "gzip, deflate"
 _NO_BODY_STATUSES: Final = frozenset({204, 304})
 _SWITCHING_PROTOCOLS: Final = 101
@@ -71,8 +70,9 @@ class RawResponse:
 class HttpConnection(asyncio.Protocol):
     """One connection, one exchange at a time (HTTP/1.1 without pipelining)."""
 
-    def __init__(self, *, limit: int) -> None:
-        self.limit = limit
+    def __init__(self, *, limits: Limits) -> None:
+        self.limit = limits.body_bytes
+        self.header_limit = limits.header_bytes
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.lost: BaseException | None = None
@@ -111,8 +111,8 @@ class HttpConnection(asyncio.Protocol):
             cause = exc.__context__
             self._fail(cause if isinstance(cause, WireError) else _malformed(exc))
         else:
-            if self._header_bytes > MAX_HEADER_BYTES and not self._headers_done():
-                self._fail(MalformedResponse(f"headers larger than {MAX_HEADER_BYTES} bytes"))
+            if self._header_bytes > self.header_limit and not self._headers_done():
+                self._fail(MalformedResponse(f"headers larger than {self.header_limit} bytes"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -167,8 +167,8 @@ class HttpConnection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         # Counted as parsed too: a read that ends the headers must not carry them past the limit.
         self._parsed_header_bytes += len(name) + len(value) + _HEADER_LINE_OVERHEAD
-        if self._parsed_header_bytes > MAX_HEADER_BYTES:
-            raise MalformedResponse(f"headers larger than {MAX_HEADER_BYTES} bytes")
+        if self._parsed_header_bytes > self.header_limit:
+            raise MalformedResponse(f"headers larger than {self.header_limit} bytes")
         self._response.headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:

@@ -1,6 +1,6 @@
 """What both engines share about a run: its results, its variable scope, how an answer is judged,
-how a chat conversation is matched, the experience estimate, and the tables that turn a
-transport's exceptions into reasons.
+how a chat conversation is matched, the experience estimate, the limits on what a target may
+send back, and the tables that turn a transport's exceptions into reasons.
 
 Engine-neutral: nothing here does I/O or imports an event loop, so the asyncio engine
 (``probes.engine``) and the Locust engine (``loadtests``) interpret a journey the same way.
@@ -21,6 +21,7 @@ from probes.runs.chat import (
 )
 from probes.runs.expect import Response, describe, json_problem, judge, take
 from probes.runs.experience import StepTraffic, estimate, round_trips
+from probes.runs.limits import DEFAULT_LIMITS, Limits
 from probes.runs.reasons import Caught, classify
 from probes.runs.results import (
     Attempt,
@@ -46,12 +47,14 @@ from probes.runs.scope import (
 
 __all__ = [
     "CLOSE_WAIT",
+    "DEFAULT_LIMITS",
     "NOT_JSON",
     "SHOWN_SKIPPED",
     "SWITCHING_PROTOCOLS",
     "Attempt",
     "Caught",
     "Failure",
+    "Limits",
     "Outcome",
     "Phase",
     "Reason",

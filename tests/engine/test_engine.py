@@ -20,9 +20,10 @@ import pytest
 from aiohttp import web
 from multidict import MultiDict
 
-from probes.engine.engine import FAILURES, MAX_BODY_BYTES, RUNNERS, Engine
+from probes.engine.engine import FAILURES, RUNNERS, Engine
 from probes.model.config import Config
 from probes.model.load import parse_config
+from probes.runs.limits import MAX_BODY_BYTES, Limits
 from probes.runs.results import Outcome, Phase, Reason, RunResult
 from tests.conftest import CLOCK_SLACK, ServerFactory, failed, free_port, serve
 
@@ -62,7 +63,7 @@ def load(journey: str, **variables: str) -> Config:
 async def run(journey: str, *, max_body_bytes: int = MAX_BODY_BYTES, **variables: str) -> RunResult:
     """Run the one journey of ``load(journey, **variables)`` with a fresh engine."""
     config = load(journey, **variables)
-    engine = Engine(config.variables, location="test", max_body_bytes=max_body_bytes)
+    engine = Engine(config.variables, location="test", limits=Limits(body_bytes=max_body_bytes))
     return await engine.run(config.journeys[0])
 
 

@@ -15,9 +15,10 @@ from typing import Any, Final
 import pytest
 import trustme
 
-from probes.engine.engine import MAX_BODY_BYTES, Engine
+from probes.engine.engine import Engine
 from probes.errors import ConfigError
 from probes.model.load import parse_config
+from probes.runs.limits import MAX_BODY_BYTES, Limits
 from probes.runs.results import Outcome, Phase, Reason, RunResult
 from tests.conftest import CLOCK_SLACK, failed, free_port
 
@@ -58,7 +59,7 @@ async def run(
     **defaults: Any,
 ) -> RunResult:
     config = load(steps, cleanup=cleanup, **defaults)
-    engine = Engine(config.variables, location="test", max_body_bytes=max_body_bytes)
+    engine = Engine(config.variables, location="test", limits=Limits(body_bytes=max_body_bytes))
     return await engine.run(config.journeys[0])
 
 

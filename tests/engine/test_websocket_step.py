@@ -15,11 +15,12 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from probes.engine.engine import MAX_BODY_BYTES, Engine
+from probes.engine.engine import Engine
 from probes.engine.websocket_step import CLOSE_WAIT, WEBSOCKET_FAILURES
 from probes.errors import ConfigError, MissingVariable
 from probes.model.load import parse_config
 from probes.model.steps import WebSocketStep
+from probes.runs.limits import MAX_BODY_BYTES, Limits
 from probes.runs.reasons import classify
 from probes.runs.results import Failure, Phase, Reason, RunResult
 from probes.runs.scope import require
@@ -51,7 +52,7 @@ async def run(journey: str, *, max_body_bytes: int = MAX_BODY_BYTES, **variables
     text += "channels:\n  - name: chat\n    kind: chat\n    team: care\n    journeys:\n"
     text += textwrap.indent(textwrap.dedent(journey), "      ")
     config = parse_config(text, environ={})
-    engine = Engine(config.variables, location="test", max_body_bytes=max_body_bytes)
+    engine = Engine(config.variables, location="test", limits=Limits(body_bytes=max_body_bytes))
     return await engine.run(config.journeys[0])
 
 

@@ -15,7 +15,7 @@ import json
 import socket
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import brotli  # type: ignore[import-untyped]
@@ -32,9 +32,10 @@ from probes.errors import (
     InvalidUrl,
     MalformedResponse,
 )
-from probes.net.client import HTTP_FAILURES, MAX_REDIRECTS, USER_AGENT, Answer, Client
+from probes.net.client import HTTP_FAILURES, USER_AGENT, Answer, Client
 from probes.net.timing import Timer
-from probes.net.wire import ACCEPT_ENCODING, MAX_HEADER_BYTES
+from probes.net.wire import ACCEPT_ENCODING
+from probes.runs.limits import DEFAULT_LIMITS, MAX_HEADER_BYTES, MAX_REDIRECTS, Limits
 from probes.runs.reasons import classify
 from probes.runs.results import Phase, Reason
 from probes.runs.scope import Request
@@ -196,7 +197,7 @@ def ok(body: bytes = b"ok", *headers: str) -> bytes:
 @pytest.fixture
 async def client() -> AsyncIterator[Client]:
     """A client with a body limit no test reaches, closed after the test."""
-    client = Client(max_body_bytes=MAX_BODY)
+    client = Client(limits=Limits(body_bytes=MAX_BODY))
     try:
         yield client
     finally:
@@ -471,7 +472,7 @@ async def test_a_compression_bomb_stops_at_the_body_limit(
     packed = BOMBS[coding](bytes(BOMB_BYTES))
     assert len(packed) < 20_000  # ten megabytes of zeros, in a few kilobytes
     target = await raw_target(answering(compressed_answer(coding, packed)))
-    client = Client(max_body_bytes=MIB)
+    client = Client(limits=Limits(body_bytes=MIB))
     try:
         with pytest.raises(BodyTooLarge) as caught:
             await fetch(client, target.url + "/")
@@ -488,7 +489,7 @@ async def test_the_body_limit_applies_to_the_decoded_size(
 ) -> None:
     packed = gzip.compress(bytes(size))
     target = await raw_target(answering(compressed_answer("gzip", packed)))
-    client = Client(max_body_bytes=MIB)
+    client = Client(limits=Limits(body_bytes=MIB))
     try:
         if passes:
             answer = await fetch(client, target.url + "/")
@@ -693,8 +694,8 @@ async def test_a_get_on_the_wire(raw_target: StartTarget, client: Client) -> Non
 
 async def test_a_device_user_agent_replaces_carewatch_s(raw_target: StartTarget) -> None:
     target = await raw_target(answering(ok()))
-    mine = Client(max_body_bytes=MAX_BODY)
-    device = Client(max_body_bytes=MAX_BODY, user_agent=False)  # as the engine makes it
+    mine = Client(limits=Limits(body_bytes=MAX_BODY))
+    device = Client(limits=Limits(body_bytes=MAX_BODY), user_agent=False)  # as the engine makes it
     try:
         await fetch(mine, target.url + "/", headers={"user-agent": DEVICE_AGENT})
         await fetch(device, target.url + "/", headers={"User-Agent": DEVICE_AGENT})
@@ -862,7 +863,10 @@ async def test_a_cookie_lasts_as_long_as_its_client(aiohttp_server: ServerFactor
         return web.Response(text=request.headers.get("Cookie", "<none>"))
 
     base = await serve(aiohttp_server, login=login, me=me)
-    first, second = Client(max_body_bytes=MAX_BODY), Client(max_body_bytes=MAX_BODY)
+    first, second = (
+        Client(limits=Limits(body_bytes=MAX_BODY)),
+        Client(limits=Limits(body_bytes=MAX_BODY)),
+    )
     try:
         await fetch(first, base + "/login")
         same = await fetch(first, base + "/me")
@@ -1007,6 +1011,26 @@ async def test_at_most_10_redirects(
         assert reason(caught.value) is Reason.PROTOCOL
     assert timer.traffic.requests == MAX_REDIRECTS + 1
     assert timer.traffic.new_connections == 1
+
+
+async def test_the_redirect_limit_is_the_clients_limits(aiohttp_server: ServerFactory) -> None:
+    async def hop(request: web.Request) -> web.Response:
+        left = int(request.match_info["left"])
+        if left:
+            raise web.HTTPFound(f"/hop/{left - 1}")
+        return web.Response(text="arrived")
+
+    base = await serve(aiohttp_server, **{"hop__{left}": hop})
+    client = Client(limits=replace(DEFAULT_LIMITS, redirects=1))
+    try:
+        answer = await fetch(client, f"{base}/hop/1")
+        with pytest.raises(ClientError) as caught:
+            await fetch(client, f"{base}/hop/2")
+    finally:
+        await client.close()
+
+    assert answer.body == b"arrived"
+    assert str(caught.value) == "more than 1 redirects"
 
 
 @pytest.mark.parametrize("cross", [True, False], ids=["cross-origin", "same-origin"])
@@ -1312,7 +1336,7 @@ async def test_a_name_is_looked_up_once_per_connection(aiohttp_server: ServerFac
 
     base = await serve(aiohttp_server, hello=hello)
     port = base.rsplit(":", 1)[1]
-    client = Client(max_body_bytes=MAX_BODY)
+    client = Client(limits=Limits(body_bytes=MAX_BODY))
     timers = [Timer(), Timer(), Timer()]
     try:
         await fetch(client, f"http://127.0.0.1:{port}/hello", timer=timers[0])

@@ -10,6 +10,9 @@ generators (``alerts/``, ``dashboards/``) only ``probes``, ``probes.model``, ``p
 ``probes.engine`` and ``probes.service``. Nothing outside a package imports its ``_private``
 modules, tests included.
 
+Under ``tests/``, a module imports from ``tests`` only ``tests._support``: never another test
+module, nor a ``conftest.py``.
+
 The rules are read from the source (every ``import`` statement, functions included), so a new
 module is covered the day it is written. A last check imports each layer in a fresh interpreter,
 so what the test process already imported cannot hide an engine the model would pull in.
@@ -26,7 +29,7 @@ from typing import Final
 
 import pytest
 
-from tests.conftest import REPO
+from tests._support.paths import REPO
 
 #: Left to right: each layer may import those before it, and itself.
 LAYERS: Final = ("errors", "model", "metrics", "runs", "net", "engine", "service")
@@ -174,3 +177,28 @@ def test_the_asyncio_engine_never_imports_gevent_or_locust() -> None:
     loaded = imported_by("probes.service")
     assert "aiohttp" in loaded  # the check can see an engine when there is one
     assert loaded.isdisjoint({"gevent", "locust"})
+
+
+# --- tests/ ---------------------------------------------------------------------------------------
+
+
+def test_test_modules_import_only_the_test_support() -> None:
+    """The rule for tests/: a module under tests/ imports from ``tests`` only ``tests._support``.
+
+    So no test module imports another test module, a ``conftest.py`` (pytest hands its fixtures
+    to the tests that name them) or a script such as ``tests/loadtests/locust_once.py``; what
+    test modules share is in ``tests/_support``, which imports nothing else of tests/ either.
+    """
+    broken = []
+    support = 0
+    for path in sources("tests"):
+        for line, imported in imports(path):
+            parts = imported.split(".")
+            if parts[0] != "tests":
+                continue
+            if parts[:2] == ["tests", "_support"]:
+                support += 1
+            else:
+                broken.append(f"{path.relative_to(REPO)}:{line} imports {imported}")
+    assert broken == [], "move what they share to tests/_support, or make it a fixture"
+    assert support > 20  # the check sees the imports it allows

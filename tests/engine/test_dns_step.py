@@ -26,7 +26,9 @@ from probes.engine.engine import Engine
 from probes.errors import ConfigError
 from probes.model.load import parse_config
 from probes.runs.results import Phase, Reason, RunResult
-from tests.conftest import CLOCK_SLACK, failed, free_port
+from tests._support.journeys import UNRESOLVABLE, failed
+from tests._support.servers import free_port
+from tests._support.timing import CLOCK_SLACK
 
 #: name -> type -> records, as zone files write them.
 ZONE: Final = {
@@ -145,11 +147,6 @@ async def name_server() -> AsyncIterator[StartServer]:
     yield start
     for close in closers:
         await close()
-
-
-#: Longer than a DNS query can carry, so the resolver refuses it without sending anything
-#: (a ``.invalid`` name would go to the machine's name server).
-UNRESOLVABLE: Final = ".".join(c * 63 for c in "abcd") + ".invalid"
 
 
 def load(steps: list[dict[str, Any]]) -> Any:

@@ -24,15 +24,14 @@ from probes.engine.engine import MAX_BODY_BYTES, Engine
 from probes.model.config import Config
 from probes.model.load import parse_config
 from probes.runs.results import Outcome, Phase, Reason, RunResult
-from tests.conftest import CLOCK_SLACK, ServerFactory, failed, free_port, serve
+from tests._support.journeys import UNRESOLVABLE, failed
+from tests._support.servers import ServerFactory, free_port, serve
+from tests._support.timing import CLOCK_SLACK, SLACK
 
 USER_AGENT: Final = "CareApp/5.2.0 (Android 14; Pixel 8)"
 USERNAME: Final = "demo@carewatch.example"
 #: How long a raw server waits for the client to hang up before giving up on it.
 STALL_LIMIT: Final = 10.0
-#: Slack for "took about this long" on a noisy 2-core machine: generous, but far below the
-#: durations being told apart.
-SLACK: Final = 0.25
 
 PREAMBLE: Final = """\
 defaults: {interval: 60s, timeout: 5s, retries: 0}
@@ -611,14 +610,6 @@ async def test_tls_against_a_plain_http_port(aiohttp_server: ServerFactory) -> N
     step = failed(result)
     assert step.reason is Reason.TLS
     assert step.message.startswith("TLS handshake failed: ")
-
-
-#: A host that cannot exist, and that fails without the network. A short name under
-#: ``.invalid`` is sent to the configured name server (glibc special-cases nothing), which
-#: answers at once here but can hang for seconds per try on a machine without network. This
-#: name has labels of legal length (URL parsers and IDNA accept it) but is longer than the 255
-#: bytes a DNS query can carry, so the resolver rejects it before sending anything.
-UNRESOLVABLE: Final = ".".join(c * 63 for c in "abcd") + ".invalid"
 
 
 async def test_dns_for_a_name_that_cannot_resolve() -> None:

@@ -25,7 +25,8 @@ from probes.engine.engine import Engine
 from probes.errors import ConfigError
 from probes.model.load import parse_config
 from probes.runs.results import Phase, Reason, RunResult
-from tests.conftest import failed, free_port
+from tests._support.journeys import failed
+from tests._support.servers import free_port
 
 USERNAME: Final = "probe@care.test"
 PASSWORD: Final = "s3cret"

@@ -19,7 +19,9 @@ from probes.engine.engine import MAX_BODY_BYTES, Engine
 from probes.errors import ConfigError
 from probes.model.load import parse_config
 from probes.runs.results import Outcome, Phase, Reason, RunResult
-from tests.conftest import CLOCK_SLACK, failed, free_port
+from tests._support.journeys import UNRESOLVABLE, failed
+from tests._support.servers import free_port
+from tests._support.timing import CLOCK_SLACK
 
 #: How long a test server waits for the probe before giving up on it.
 STALL_LIMIT: Final = 5.0
@@ -27,9 +29,6 @@ SIP_OK: Final = b"SIP/2.0 200 OK\r\nCall-ID: c-42@care\r\nContent-Length: 0\r\n\
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 Serve = Callable[..., Awaitable[int]]
-#: Longer than a DNS query can carry, so the resolver refuses it without sending anything
-#: (a ``.invalid`` name would go to the machine's name server).
-UNRESOLVABLE: Final = ".".join(c * 63 for c in "abcd") + ".invalid"
 
 
 def load(

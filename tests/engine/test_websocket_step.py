@@ -21,14 +21,14 @@ from probes.model.load import parse_config
 from probes.model.steps import WebSocketStep
 from probes.runs.results import Phase, Reason, RunResult
 from probes.runs.scope import require
-from tests.conftest import CLOCK_SLACK, ServerFactory, failed, serve
+from tests._support.journeys import failed
+from tests._support.servers import ServerFactory, serve
+from tests._support.timing import CLOCK_SLACK, SLACK
 
 USER_AGENT: Final = "CareApp/5.2.0 (Android 14; Pixel 8)"
 SUBPROTOCOL: Final = "carechat.v1"
 #: How long the test bot "thinks" before it answers.
 THINK: Final = 0.2
-#: Slack for "took about this long" on a noisy 2-core machine.
-SLACK: Final = 0.25
 #: Every server loop in these tests ends after this many messages, whatever the client does.
 MAX_FRAMES: Final = 200
 

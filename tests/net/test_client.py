@@ -43,8 +43,9 @@ from probes.net.wire import (
 )
 from probes.runs.results import Phase, Reason
 from probes.runs.scope import Request
-from tests.conftest import ServerFactory, failed, free_port, serve
-from tests.engine.test_engine import SLACK, UNRESOLVABLE, one_step, run
+from tests._support.journeys import UNRESOLVABLE, failed, one_step, run
+from tests._support.servers import ServerFactory, free_port, serve
+from tests._support.timing import SLACK
 
 #: The body limit of most tests: far above any body they expect.
 MAX_BODY: Final = 4 * 1024 * 1024
@@ -501,7 +502,7 @@ async def test_a_gzip_bomb_fails_the_step(raw_target: StartTarget) -> None:
     bomb = gzip.compress(bytes(BOMB_BYTES))
     target = await raw_target(answering(compressed_answer("gzip", bomb)))
 
-    result = await run(one_step("${base}/"), base=target.url, max_body_bytes=MIB)
+    result = await run(one_step("${base}/"), variables={"base": target.url}, max_body_bytes=MIB)
 
     step = failed(result)
     assert step.reason is Reason.PROTOCOL

@@ -28,7 +28,9 @@ from probes.model.config import Config
 from probes.model.load import parse_config
 from probes.runs.results import Phase, Reason, RunResult, StepResult
 from probes.service.exposition import Exposition
-from tests.conftest import CLOCK_SLACK, ServerFactory, failed
+from tests._support.journeys import failed
+from tests._support.servers import ServerFactory
+from tests._support.timing import CLOCK_SLACK
 
 DEFAULTS: Final = {"interval": "60s", "timeout": "5s", "retries": 0}
 #: How long the slow proxy holds the server's first TLS bytes back.

@@ -1,12 +1,12 @@
 """checks.yaml documents of one journey, parsed as the exporter parses them, and run on a fresh
 engine, so that a test writes only the steps it is about.
 
->>> config = one_journey({"name": "s", "url": "${base}/hello"}, variables={"base": "http://h"})
+>>> config = one_journey({"name": "s", "url": "${base}/hello"}, base="http://127.0.0.1:8900")
 >>> journey = config.journeys[0]
 >>> journey.id, [step.name for step in journey.steps]
 ('app/j', ['s'])
 
-In an async test, ``result = await run(one_step("${base}/hello"), variables={"base": base})``.
+In an async test: ``result = await run(one_step("${base}/hello"), retries=1, base=base)``.
 """
 
 from __future__ import annotations
@@ -47,21 +47,28 @@ UNRESOLVABLE: Final = ".".join(c * 63 for c in "abcd") + ".invalid"
 def one_journey(
     *steps: Step,
     channel: Mapping[str, str] = APP,
-    variables: Mapping[str, Any] | None = None,
     cleanup: Sequence[Step] = (),
     name: str = "j",
-    **fields: Any,
+    device: str | None = None,
+    retries: int | None = None,
+    timeout: str | None = None,
+    **variables: Any,
 ) -> Config:
-    """A config of one journey ``name`` of ``steps`` on ``channel``, its ``finally`` steps
-    ``cleanup``; ``fields`` join the journey (``retries=1``, ``timeout="300ms"``,
-    ``device="android"``)."""
-    journey: dict[str, Any] = {"name": name, **fields, "steps": list(steps)}
+    """A config of one journey ``name`` of ``steps`` on ``channel``, with ``cleanup`` as its
+    ``finally`` steps, and ``variables`` (``base=url``) for the steps to template.
+
+    ``device``, ``retries`` and ``timeout`` set the journey's own, when given.
+    """
+    journey: dict[str, Any] = {"name": name, "steps": list(steps)}
     if cleanup:
         journey["finally"] = list(cleanup)
+    for key, value in {"device": device, "retries": retries, "timeout": timeout}.items():
+        if value is not None:
+            journey[key] = value
     document = {
         "defaults": DEFAULTS,
         "devices": DEVICES,
-        "variables": dict(variables or {}),
+        "variables": variables,
         "channels": [{**channel, "journeys": [journey]}],
     }
     return parse_config(json.dumps(document), environ={})

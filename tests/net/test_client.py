@@ -502,7 +502,7 @@ async def test_a_gzip_bomb_fails_the_step(raw_target: StartTarget) -> None:
     bomb = gzip.compress(bytes(BOMB_BYTES))
     target = await raw_target(answering(compressed_answer("gzip", bomb)))
 
-    result = await run(one_step("${base}/"), variables={"base": target.url}, max_body_bytes=MIB)
+    result = await run(one_step("${base}/"), base=target.url, max_body_bytes=MIB)
 
     step = failed(result)
     assert step.reason is Reason.PROTOCOL

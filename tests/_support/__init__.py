@@ -2,7 +2,7 @@
 
 Test modules import these by name (``from tests._support.servers import serve``); fixtures stay in
 ``conftest.py`` files, where pytest finds them. No test module imports another test module, nor a
-``conftest.py`` (``tests/test_test_layout.py`` checks this).
+``conftest.py`` (``tests/test_layering.py`` checks this).
 
 * ``paths``: the repository and the fixture files.
 * ``timing``: how far a measured duration may stray from the expected one.

@@ -5,30 +5,22 @@
 * ``write_config`` writes a checks.yaml into a temporary folder.
 
 Every async test runs on uvloop, the loop the exporter runs on (``probes.engine.loop``).
+
+This file holds fixtures and hooks only, and no test module imports it: the helpers the test
+modules share (``serve``, ``failed``, ``CLOCK_SLACK``, ...) are in ``tests/_support``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import textwrap
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from probes.engine.loop import new_event_loop
-from probes.runs.results import Outcome, RunResult, StepResult
-
-FIXTURES = Path(__file__).parent / "fixtures"
-REPO = Path(__file__).parent.parent
-
-ServerFactory = Callable[..., Awaitable[TestServer]]
-#: How far a measured wait may fall short of the time slept: uvloop's timers and ``loop.time()``
-#: count whole milliseconds, so a 0.3 s sleep can measure 0.29999 s on ``perf_counter``.
-CLOCK_SLACK = 0.002
+from tests._support.servers import ServerFactory
 
 
 def pytest_asyncio_loop_factories(
@@ -36,13 +28,6 @@ def pytest_asyncio_loop_factories(
 ) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
     """The tests run on the exporter's own event loop."""
     return {"uvloop": new_event_loop}
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -64,23 +49,3 @@ def write_config(tmp_path: Path) -> Callable[[str], Path]:
         return path
 
     return write
-
-
-async def serve(
-    aiohttp_server: ServerFactory, **routes: Callable[..., Awaitable[web.StreamResponse]]
-) -> str:
-    """Serve ``routes`` (``path_without_slash=handler``, any method) and return the base URL."""
-    app = web.Application()
-    for path, handler in routes.items():
-        app.router.add_route("*", "/" + path.replace("__", "/"), handler)
-    server = await aiohttp_server(app)
-    return str(server.make_url("")).rstrip("/")
-
-
-def failed(result: RunResult) -> StepResult:
-    """The step the run's final attempt blames; the run must have failed."""
-    assert not result.ok
-    step = result.final.failed_step
-    assert step is not None
-    assert step.outcome is Outcome.FAILED
-    return step

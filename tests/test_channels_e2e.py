@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
-from tests.service.test_agent import value
-from tests.test_exporter import Process, down, get, inject, wait_until
+from tests._support.processes import Process, down, get, inject, wait_until
+from tests._support.scrape import value
+from tests._support.servers import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -12,18 +12,18 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, free_port
-from tests.service.test_agent import value
+from tests._support.processes import Process, down, get, inject, wait_until
+from tests._support.scrape import value
+from tests._support.servers import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -61,53 +61,6 @@ channels:
           - name: search
             url: ${{base}}/help/v1/search?q=roaming
 """
-
-
-def get(url: str, *, data: bytes | None = None, method: str | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-def wait_until(check: Callable[[], Any], seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            result = check()
-        except (urllib.error.URLError, OSError):
-            result = None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {seconds:g}s")
-        time.sleep(0.1)
-
-
-class Process:
-    """A child process with its output in a file, stopped at teardown."""
-
-    def __init__(self, argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
-        self.log = log
-        self.handle = subprocess.Popen(
-            argv, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env
-        )
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> int:
-        if self.handle.poll() is None:
-            self.handle.send_signal(signal.SIGTERM)
-            try:
-                self.handle.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.handle.kill()
-                self.handle.wait()
-        return self.handle.returncode
 
 
 @pytest.fixture(scope="module")
@@ -154,17 +107,6 @@ def care(stack: dict[str, Any]) -> Iterator[str]:
     """democare's address, with every fault removed after the test."""
     yield stack["care"]
     get(f"http://{stack['care']}/_faults", method="DELETE")
-
-
-def down(metrics: str, journey: str) -> str | None:
-    """The scrape once ``journey`` is down, else None."""
-    text = get(metrics)[1]
-    return text if value(text, "carewatch_journey_up", journey=journey) == 0 else None
-
-
-def inject(care: str, **fault: Any) -> None:
-    status, body = get(f"http://{care}/_faults", data=json.dumps(fault).encode(), method="POST")
-    assert status == 200, body
 
 
 @pytest.mark.parametrize(

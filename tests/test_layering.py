@@ -10,6 +10,10 @@ generators (``alerts/``, ``dashboards/``) only ``probes``, ``probes.model``, ``p
 ``probes.engine`` and ``probes.service``. Nothing outside a package imports its ``_private``
 modules, tests included.
 
+Under ``tests/``, a module imports from ``tests`` only ``tests._support``: never another test
+module, nor a ``conftest.py``. And the tests mirror the packages: ``tests/engine/test_dns_step.py``
+tests ``probes/engine/dns_step.py``, ``tests/democare/test_app.py`` tests ``democare/_app.py``.
+
 The rules are read from the source (every ``import`` statement, functions included), so a new
 module is covered the day it is written. A last check imports each layer in a fresh interpreter,
 so what the test process already imported cannot hide an engine the model would pull in.
@@ -26,7 +30,7 @@ from typing import Final
 
 import pytest
 
-from tests.conftest import REPO
+from tests._support.paths import REPO
 
 #: Left to right: each layer may import those before it, and itself.
 LAYERS: Final = ("errors", "model", "metrics", "runs", "net", "engine", "service")
@@ -174,3 +178,73 @@ def test_the_asyncio_engine_never_imports_gevent_or_locust() -> None:
     loaded = imported_by("probes.service")
     assert "aiohttp" in loaded  # the check can see an engine when there is one
     assert loaded.isdisjoint({"gevent", "locust"})
+
+
+# --- tests/ ---------------------------------------------------------------------------------------
+
+
+#: Test files that test no one module, and what they test instead.
+ACROSS_MODULES: Final = {
+    "tests/test_layering.py": "the import rules of the whole tree",
+    "tests/test_readme.py": "the README against the code",
+    "tests/test_exported_members.py": "the __all__ of probes and of each subpackage",
+    "tests/test_channels_e2e.py": "every channel end to end, democare and the exporter running",
+    "tests/loadtests/test_parity.py": "the two engines (probes.engine, loadtests) agree",
+    "tests/democare/test_messaging.py": "democare's sms and push channels, which share deliveries",
+    "tests/democare/test_voice_video.py": "democare's voice and video, joined by a chat handover",
+}
+
+
+def modules_tested_from(folder: Path) -> list[Path]:
+    """The modules a test file in ``folder`` may be named after: ``tests/engine`` mirrors
+    ``probes/engine``, ``tests/democare`` the ``democare`` package (subpackages included), and
+    ``tests`` itself the modules at the top of ``probes`` and of the repository."""
+    if folder == REPO / "tests":
+        return sorted([*(REPO / "probes").glob("*.py"), *REPO.glob("*.py")])
+    package = REPO / "probes" / folder.name
+    if not package.is_dir():
+        package = REPO / folder.name
+    return sorted(package.rglob("*.py"))
+
+
+def test_test_modules_import_only_the_test_support() -> None:
+    """The rule for tests/: a module under tests/ imports from ``tests`` only ``tests._support``.
+
+    So no test module imports another test module, a ``conftest.py`` (pytest hands its fixtures
+    to the tests that name them) or a script such as ``tests/loadtests/locust_once.py``; what
+    test modules share is in ``tests/_support``, which imports nothing else of tests/ either.
+    """
+    broken = []
+    support = 0
+    for path in sources("tests"):
+        for line, imported in imports(path):
+            parts = imported.split(".")
+            if parts[0] != "tests":
+                continue
+            if parts[:2] == ["tests", "_support"]:
+                support += 1
+            else:
+                broken.append(f"{path.relative_to(REPO)}:{line} imports {imported}")
+    assert broken == [], "move what they share to tests/_support, or make it a fixture"
+    assert support > 20  # the check sees the imports it allows
+
+
+def test_tests_mirror_the_packages() -> None:
+    """``tests/<package>/test_<module>.py`` tests ``<module>`` of ``<package>``
+    (``probes/<package>`` for a layer, else a top-level package), and ``tests/test_<module>.py``
+    a module at the top of ``probes`` or of the repository (``exporter.py``); a private module
+    drops its underscore. Files that test no one module say what they test in
+    ``ACROSS_MODULES``."""
+    misplaced = []
+    for path in sorted((REPO / "tests").rglob("test_*.py")):
+        relative = str(path.relative_to(REPO))
+        if relative in ACROSS_MODULES:
+            continue
+        tested = path.stem.removeprefix("test_")
+        names = {module.stem.lstrip("_") for module in modules_tested_from(path.parent)}
+        if tested not in names:
+            misplaced.append(f"{relative}: no module {tested} where {path.parent.name}/ points")
+    assert misplaced == [], "move the file, or say in ACROSS_MODULES what it tests"
+    assert set(ACROSS_MODULES) <= {
+        str(path.relative_to(REPO)) for path in (REPO / "tests").rglob("test_*.py")
+    }

@@ -16,7 +16,7 @@ from probes import metrics
 from probes.model.config import ChannelKind
 from probes.model.load import parse_config
 from probes.model.schema import ConfigDoc
-from tests.conftest import REPO
+from tests._support.paths import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 

@@ -26,7 +26,7 @@ from democare._app import build_app
 from democare._channels import Channel, channel_of
 from democare._server import ListenAddress, parse_listen
 from democare._state import DEFAULT_LIMITS, Limits
-from tests.conftest import CLOCK_SLACK
+from tests._support.timing import CLOCK_SLACK
 
 Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[[web.Application], Awaitable[Client]]

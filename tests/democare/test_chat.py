@@ -18,7 +18,7 @@ from aiohttp import WSCloseCode, WSMsgType
 from democare._app import build_app
 from democare._state import DEFAULT_LIMITS
 from democare._timings import DEFAULT_TIMINGS
-from tests.conftest import CLOCK_SLACK
+from tests._support.timing import CLOCK_SLACK
 
 if TYPE_CHECKING:
     from conftest import Client, MakeCare

@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from democare import create_app, smtp_server
-from tests.conftest import CLOCK_SLACK
+from tests._support.timing import CLOCK_SLACK
 
 if TYPE_CHECKING:
     from conftest import Client, MakeCare, Receiver

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,11 +21,12 @@ import dns.rrset
 import pytest
 
 from probes.engine import dns_step
-from probes.engine.engine import Engine
 from probes.errors import ConfigError
-from probes.model.load import parse_config
 from probes.runs.results import Phase, Reason, RunResult
-from tests.conftest import CLOCK_SLACK, failed, free_port
+from tests._support import journeys
+from tests._support.journeys import UNRESOLVABLE, VOICE, Step, failed, one_journey
+from tests._support.servers import free_port
+from tests._support.timing import CLOCK_SLACK
 
 #: name -> type -> records, as zone files write them.
 ZONE: Final = {
@@ -147,29 +147,9 @@ async def name_server() -> AsyncIterator[StartServer]:
         await close()
 
 
-#: Longer than a DNS query can carry, so the resolver refuses it without sending anything
-#: (a ``.invalid`` name would go to the machine's name server).
-UNRESOLVABLE: Final = ".".join(c * 63 for c in "abcd") + ".invalid"
-
-
-def load(steps: list[dict[str, Any]]) -> Any:
-    document = {
-        "defaults": {"interval": "60s", "timeout": "5s", "retries": 0},
-        "channels": [
-            {
-                "name": "voice",
-                "kind": "voice",
-                "team": "telephony",
-                "journeys": [{"name": "j", "steps": steps}],
-            }
-        ],
-    }
-    return parse_config(json.dumps(document), environ={})
-
-
-async def run(*steps: dict[str, Any]) -> RunResult:
-    config = load(list(steps))
-    return await Engine(config.variables, location="test").run(config.journeys[0])
+async def run(*steps: Step) -> RunResult:
+    """Run one journey of ``steps`` on the voice channel with a fresh engine."""
+    return await journeys.run(*steps, channel=VOICE)
 
 
 def query(ns: NameServer | None, name: str, **fields: Any) -> dict[str, Any]:
@@ -385,5 +365,5 @@ async def test_no_system_name_server(resolv_conf: Callable[[str], None]) -> None
 )
 def test_bad_dns_steps_are_config_errors(spec: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        load([{"name": "s", "dns": spec}])
+        one_journey({"name": "s", "dns": spec}, channel=VOICE)
     assert message in str(caught.value)

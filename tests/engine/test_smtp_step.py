@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import json
 import re
 import ssl
 import time
@@ -21,11 +20,11 @@ import pytest
 import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from probes.engine.engine import Engine
 from probes.errors import ConfigError
-from probes.model.load import parse_config
 from probes.runs.results import Phase, Reason, RunResult
-from tests.conftest import failed, free_port
+from tests._support import journeys
+from tests._support.journeys import Step, failed, one_journey
+from tests._support.servers import free_port
 
 USERNAME: Final = "probe@care.test"
 PASSWORD: Final = "s3cret"
@@ -135,25 +134,13 @@ async def mail_server(server_tls: ssl.SSLContext) -> AsyncIterator[Start]:
         await server.wait_closed()
 
 
-def load(steps: list[dict[str, Any]]) -> Any:
-    document = {
-        "defaults": {"interval": "60s", "timeout": "5s", "retries": 0},
-        "variables": {"care_address": "care@care.test", "smtp_password": PASSWORD},
-        "channels": [
-            {
-                "name": "email",
-                "kind": "email",
-                "team": "care-email",
-                "journeys": [{"name": "j", "steps": steps}],
-            }
-        ],
-    }
-    return parse_config(json.dumps(document), environ={})
+#: What the steps template: where to send, and the password to log in with.
+VARIABLES: Final = {"care_address": "care@care.test", "smtp_password": PASSWORD}
 
 
-async def run(*steps: dict[str, Any]) -> RunResult:
-    config = load(list(steps))
-    return await Engine(config.variables, location="test").run(config.journeys[0])
+async def run(*steps: Step) -> RunResult:
+    """Run one journey of ``steps`` on the email channel with a fresh engine."""
+    return await journeys.run(*steps, channel=journeys.EMAIL, **VARIABLES)
 
 
 def send(port: int, **fields: Any) -> dict[str, Any]:
@@ -412,5 +399,5 @@ EMAIL: Final = {"from": "a@care.test", "to": "b@care.test", "subject": "s"}
 )
 def test_bad_smtp_steps_are_config_errors(smtp: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        load([{"name": "s", "smtp": smtp}])
+        one_journey({"name": "s", "smtp": smtp}, channel=journeys.EMAIL, **VARIABLES)
     assert message in str(caught.value)

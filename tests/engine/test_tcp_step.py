@@ -5,22 +5,21 @@ speak TLS with a certificate made by ``trustme``."""
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
 
 import pytest
 import trustme
 
-from probes.engine.engine import Engine
 from probes.errors import ConfigError
-from probes.model.load import parse_config
-from probes.runs.limits import MAX_BODY_BYTES, Limits
 from probes.runs.results import Outcome, Phase, Reason, RunResult
-from tests.conftest import CLOCK_SLACK, failed, free_port
+from tests._support import journeys
+from tests._support.journeys import UNRESOLVABLE, VOICE, Step, failed, one_journey
+from tests._support.servers import free_port
+from tests._support.timing import CLOCK_SLACK
 
 #: How long a test server waits for the probe before giving up on it.
 STALL_LIMIT: Final = 5.0
@@ -28,39 +27,11 @@ SIP_OK: Final = b"SIP/2.0 200 OK\r\nCall-ID: c-42@care\r\nContent-Length: 0\r\n\
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 Serve = Callable[..., Awaitable[int]]
-#: Longer than a DNS query can carry, so the resolver refuses it without sending anything
-#: (a ``.invalid`` name would go to the machine's name server).
-UNRESOLVABLE: Final = ".".join(c * 63 for c in "abcd") + ".invalid"
 
 
-def load(
-    steps: list[dict[str, Any]], *, cleanup: Sequence[dict[str, Any]] = (), **defaults: Any
-) -> Any:
-    """A config of one journey ``j`` on channel ``voice`` with ``steps`` (and ``cleanup``)."""
-    document = {
-        "defaults": {"interval": "60s", "timeout": "5s", "retries": 0, **defaults},
-        "channels": [
-            {
-                "name": "voice",
-                "kind": "voice",
-                "team": "telephony",
-                "journeys": [{"name": "j", "steps": steps, "finally": list(cleanup)}],
-            }
-        ],
-    }
-    return parse_config(json.dumps(document), environ={})
-
-
-async def run(
-    steps: list[dict[str, Any]],
-    *,
-    cleanup: Sequence[dict[str, Any]] = (),
-    max_body_bytes: int = MAX_BODY_BYTES,
-    **defaults: Any,
-) -> RunResult:
-    config = load(steps, cleanup=cleanup, **defaults)
-    engine = Engine(config.variables, location="test", limits=Limits(body_bytes=max_body_bytes))
-    return await engine.run(config.journeys[0])
+async def run(*steps: Step, **options: Any) -> RunResult:
+    """Run one journey of ``steps`` on the voice channel with a fresh engine."""
+    return await journeys.run(*steps, channel=VOICE, **options)
 
 
 def options(address: str, **fields: Any) -> dict[str, Any]:
@@ -122,7 +93,7 @@ async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 
 async def test_the_expected_answer_passes_and_is_timed(serve: Serve) -> None:
     port = await serve(sip(SIP_OK, then="wait"))
-    result = await run([options(f"127.0.0.1:{port}")])
+    result = await run(options(f"127.0.0.1:{port}"))
     assert result.ok, result.to_dict()
     step = result.final.steps[0]
     assert step.status is None
@@ -142,7 +113,7 @@ async def test_the_step_stops_reading_once_the_expectation_holds(serve: Serve) -
     """The server keeps the connection open: the step must not wait for it to close."""
     port = await serve(sip(SIP_OK, then="wait"))
     started = time.perf_counter()
-    result = await run([options(f"127.0.0.1:{port}", timeout="3s")])
+    result = await run(options(f"127.0.0.1:{port}", timeout="3s"))
     assert result.ok
     assert time.perf_counter() - started < 1.0
 
@@ -168,7 +139,7 @@ async def test_a_regex_capture_reaches_a_later_step(serve: Serve) -> None:
             },
         },
     ]
-    result = await run(steps)
+    result = await run(*steps)
     assert result.ok, result.to_dict()
     assert heard == [b"call c-42@care\r\n"]
 
@@ -177,7 +148,7 @@ async def test_a_finally_step_needing_an_uncaptured_value_is_skipped(serve: Serv
     port = await serve(hang_up)
     main = options(f"127.0.0.1:{port}", capture={"call_id": {"regex": r"Call-ID: (\S+)"}})
     bye = {"name": "bye", "tcp": {"address": f"127.0.0.1:{port}", "send": "BYE ${call_id}\r\n"}}
-    result = await run([main], cleanup=[bye])
+    result = await run(main, cleanup=[bye])
     assert result.final.failed_step is not None
     assert result.final.failed_step.name == "sip-options"
     assert result.final.steps[1].outcome is Outcome.SKIPPED
@@ -192,12 +163,12 @@ async def test_a_banner_is_read_without_sending(serve: Serve) -> None:
 
     port = await serve(banner)
     step = {"name": "ivr", "tcp": {"address": f"127.0.0.1:{port}", "expect": {"regex": "^220 "}}}
-    assert (await run([step])).ok
+    assert (await run(step)).ok
 
 
 async def test_without_expect_a_connection_is_enough(serve: Serve) -> None:
     port = await serve(silent)
-    result = await run([{"name": "port-open", "tcp": {"address": f"127.0.0.1:{port}"}}])
+    result = await run({"name": "port-open", "tcp": {"address": f"127.0.0.1:{port}"}})
     assert result.ok
 
 
@@ -208,7 +179,7 @@ async def test_an_ipv6_address_in_brackets(serve: Serve) -> None:
         pytest.skip("no IPv6 loopback here")
     async with server:
         port = server.sockets[0].getsockname()[1]
-        assert (await run([options(f"[::1]:{port}")])).ok
+        assert (await run(options(f"[::1]:{port}"))).ok
 
 
 # --- failures -------------------------------------------------------------------------------
@@ -216,7 +187,7 @@ async def test_an_ipv6_address_in_brackets(serve: Serve) -> None:
 
 async def test_a_wrong_answer_before_close_is_an_assertion(serve: Serve) -> None:
     port = await serve(sip(b"SIP/2.0 503 Service Unavailable\r\n\r\n"))
-    step = failed(await run([options(f"127.0.0.1:{port}")]))
+    step = failed(await run(options(f"127.0.0.1:{port}")))
     assert step.reason is Reason.ASSERTION
     assert step.message == (
         "the server closed the connection; expected to contain 'SIP/2.0 200', "
@@ -226,7 +197,7 @@ async def test_a_wrong_answer_before_close_is_an_assertion(serve: Serve) -> None
 
 async def test_what_was_received_is_shown_truncated(serve: Serve) -> None:
     port = await serve(sip(b"x" * 5000))
-    step = failed(await run([options(f"127.0.0.1:{port}")]))
+    step = failed(await run(options(f"127.0.0.1:{port}")))
     assert step.reason is Reason.ASSERTION
     assert step.message.endswith("'...")
     assert len(step.message) < 300
@@ -234,7 +205,7 @@ async def test_what_was_received_is_shown_truncated(serve: Serve) -> None:
 
 async def test_a_peer_that_closes_without_a_word_is_connect(serve: Serve) -> None:
     port = await serve(hang_up)
-    step = failed(await run([options(f"127.0.0.1:{port}")]))
+    step = failed(await run(options(f"127.0.0.1:{port}")))
     assert step.reason is Reason.CONNECT
     assert step.message == "the server closed the connection without answering"
 
@@ -242,7 +213,7 @@ async def test_a_peer_that_closes_without_a_word_is_connect(serve: Serve) -> Non
 async def test_a_silent_peer_times_out_within_the_budget(serve: Serve) -> None:
     port = await serve(silent)
     started = time.perf_counter()
-    step = failed(await run([options(f"127.0.0.1:{port}", timeout="300ms")]))
+    step = failed(await run(options(f"127.0.0.1:{port}", timeout="300ms")))
     elapsed = time.perf_counter() - started
     assert step.reason is Reason.TIMEOUT
     assert step.message == "step timeout 300ms reached while waiting for the response"
@@ -259,7 +230,7 @@ async def test_a_slow_trickle_times_out_while_receiving(serve: Serve) -> None:
             await asyncio.sleep(0.05)
 
     port = await serve(trickle)
-    step = failed(await run([options(f"127.0.0.1:{port}", timeout="300ms")]))
+    step = failed(await run(options(f"127.0.0.1:{port}", timeout="300ms")))
     assert step.reason is Reason.TIMEOUT
     assert "reading the response" in step.message
     assert step.phases[Phase.RECEIVE] > 0.1
@@ -267,27 +238,27 @@ async def test_a_slow_trickle_times_out_while_receiving(serve: Serve) -> None:
 
 async def test_a_closed_port_is_connect() -> None:
     port = free_port()
-    step = failed(await run([options(f"127.0.0.1:{port}")]))
+    step = failed(await run(options(f"127.0.0.1:{port}")))
     assert step.reason is Reason.CONNECT
     assert step.message == f"cannot connect to 127.0.0.1:{port}: Connection refused"
 
 
 async def test_a_name_that_does_not_resolve_is_dns() -> None:
-    step = failed(await run([options(f"{UNRESOLVABLE}:5060")]))
+    step = failed(await run(options(f"{UNRESOLVABLE}:5060")))
     assert step.reason is Reason.DNS
     assert step.message.startswith(f"cannot resolve {UNRESOLVABLE}: ")
 
 
 async def test_more_than_the_byte_cap_is_protocol(serve: Serve) -> None:
     port = await serve(sip(b"SIP/2.0 100 Trying\r\n" * 200, then="wait"))
-    step = failed(await run([options(f"127.0.0.1:{port}")], max_body_bytes=1024))
+    step = failed(await run(options(f"127.0.0.1:{port}"), max_body_bytes=1024))
     assert step.reason is Reason.PROTOCOL
     assert step.message == "received more than 1024 bytes without the expected text"
 
 
 async def test_a_capture_that_finds_nothing(serve: Serve) -> None:
     port = await serve(sip(SIP_OK))
-    step = failed(await run([options(f"127.0.0.1:{port}", capture={"x": {"regex": "Via: (.*)"}})]))
+    step = failed(await run(options(f"127.0.0.1:{port}", capture={"x": {"regex": "Via: (.*)"}})))
     assert step.reason is Reason.CAPTURE
     assert step.message == "x: /Via: (.*)/ matched nothing"
 
@@ -318,7 +289,7 @@ async def test_tls_with_a_private_ca(
     serve: Serve, tls_server: ssl.SSLContext, ca_file: str
 ) -> None:
     port = await serve(sip(SIP_OK), ssl=tls_server)
-    result = await run([options(f"127.0.0.1:{port}", tcp={"tls": {"ca_file": ca_file}})])
+    result = await run(options(f"127.0.0.1:{port}", tcp={"tls": {"ca_file": ca_file}}))
     assert result.ok, result.to_dict()
     step = result.final.steps[0]
     assert step.phases[Phase.TLS] > 0
@@ -336,9 +307,9 @@ async def test_tls_verifies_the_server_name(
 ) -> None:
     port = await serve(sip(SIP_OK), ssl=tls_server)
     good = {"tls": {"ca_file": ca_file, "server_name": "sip.care.test"}}
-    assert (await run([options(f"127.0.0.1:{port}", tcp=good)])).ok
+    assert (await run(options(f"127.0.0.1:{port}", tcp=good))).ok
     bad = {"tls": {"ca_file": ca_file, "server_name": "other.care.test"}}
-    step = failed(await run([options(f"127.0.0.1:{port}", tcp=bad)]))
+    step = failed(await run(options(f"127.0.0.1:{port}", tcp=bad)))
     assert step.reason is Reason.TLS
     assert step.message == (
         "hostname mismatch: certificate is for sip.care.test, 127.0.0.1, not other.care.test"
@@ -348,14 +319,14 @@ async def test_tls_verifies_the_server_name(
 
 async def test_an_untrusted_certificate_is_tls(serve: Serve, tls_server: ssl.SSLContext) -> None:
     port = await serve(sip(SIP_OK), ssl=tls_server)
-    step = failed(await run([options(f"127.0.0.1:{port}", tcp={"tls": {}})]))
+    step = failed(await run(options(f"127.0.0.1:{port}", tcp={"tls": {}})))
     assert step.reason is Reason.TLS
     assert step.message.startswith("untrusted issuer: self-signed or unknown CA for 127.0.0.1 (")
 
 
 async def test_insecure_skips_verification(serve: Serve, tls_server: ssl.SSLContext) -> None:
     port = await serve(sip(SIP_OK), ssl=tls_server)
-    assert (await run([options(f"127.0.0.1:{port}", tcp={"tls": {"insecure": True}})])).ok
+    assert (await run(options(f"127.0.0.1:{port}", tcp={"tls": {"insecure": True}}))).ok
 
 
 async def test_tls_against_a_plain_port_is_tls(serve: Serve, ca_file: str) -> None:
@@ -365,7 +336,7 @@ async def test_tls_against_a_plain_port_is_tls(serve: Serve, ca_file: str) -> No
         await reader.read()
 
     port = await serve(banner)
-    step = failed(await run([options(f"127.0.0.1:{port}", tcp={"tls": {"ca_file": ca_file}})]))
+    step = failed(await run(options(f"127.0.0.1:{port}", tcp={"tls": {"ca_file": ca_file}})))
     assert step.reason is Reason.TLS
     assert step.message == "TLS handshake failed: the server did not answer in TLS (127.0.0.1)"
 
@@ -373,7 +344,7 @@ async def test_tls_against_a_plain_port_is_tls(serve: Serve, ca_file: str) -> No
 async def test_a_missing_ca_file_is_tls(serve: Serve, tmp_path: Path) -> None:
     port = await serve(sip(SIP_OK))
     missing = str(tmp_path / "nope.pem")
-    step = failed(await run([options(f"127.0.0.1:{port}", tcp={"tls": {"ca_file": missing}})]))
+    step = failed(await run(options(f"127.0.0.1:{port}", tcp={"tls": {"ca_file": missing}})))
     assert step.reason is Reason.TLS
     assert step.message.startswith(f"cannot load tls.ca_file {missing}: ")
 
@@ -400,16 +371,16 @@ def test_bad_tcp_steps_are_config_errors(
     tcp: dict[str, Any], extra: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
-        load([{"name": "s", "tcp": tcp, **extra}])
+        one_journey({"name": "s", "tcp": tcp, **extra}, channel=VOICE)
     assert message in str(caught.value)
 
 
 def test_a_templated_address_is_checked_when_rendered() -> None:
-    config = load([{"name": "s", "tcp": {"address": "${location}:5060"}}])
+    config = one_journey({"name": "s", "tcp": {"address": "${location}:5060"}}, channel=VOICE)
     assert config.journeys[0].steps[0].tcp.address == "${location}:5060"
 
 
 async def test_a_templated_address_that_renders_wrong_is_protocol() -> None:
-    step = failed(await run([{"name": "s", "tcp": {"address": "${location}"}}]))
+    step = failed(await run({"name": "s", "tcp": {"address": "${location}"}}))
     assert step.reason is Reason.PROTOCOL
     assert step.message.startswith("invalid address: expected host:port")

@@ -33,13 +33,12 @@ from probes.model.load import parse_config
 from probes.runs.results import Outcome, Phase, Reason, RunResult, StepResult
 from probes.service.agent import Service
 from probes.service.receiver import MAX_CALLBACK_BYTES, document
-from tests.conftest import CLOCK_SLACK, ServerFactory
+from tests._support.servers import ServerFactory
+from tests._support.timing import CLOCK_SLACK, SLACK
 
 SECRET: Final = "test-webhook-secret"
 SIGNATURE: Final = "X-Democare-Signature"
 RUNS: Final = 50
-#: Slack for "took about this long" on a noisy 2-core machine.
-SLACK: Final = 0.25
 WAIT_SECONDS: Final = 10.0
 
 CONFIG: Final = """\

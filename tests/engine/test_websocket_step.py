@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import textwrap
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -15,45 +14,54 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from probes.engine.engine import Engine
 from probes.engine.websocket_step import CLOSE_WAIT, WEBSOCKET_FAILURES
 from probes.errors import ConfigError, MissingVariable
-from probes.model.load import parse_config
 from probes.model.steps import WebSocketStep
-from probes.runs.limits import MAX_BODY_BYTES, Limits
 from probes.runs.reasons import classify
 from probes.runs.results import Failure, Phase, Reason, RunResult
 from probes.runs.scope import require
-from tests.conftest import CLOCK_SLACK, ServerFactory, failed, serve
+from tests._support import journeys
+from tests._support.journeys import CHAT, Step, failed, one_journey
+from tests._support.servers import ServerFactory, serve
+from tests._support.timing import CLOCK_SLACK, SLACK
 
 USER_AGENT: Final = "CareApp/5.2.0 (Android 14; Pixel 8)"
 SUBPROTOCOL: Final = "carechat.v1"
 #: How long the test bot "thinks" before it answers.
 THINK: Final = 0.2
-#: Slack for "took about this long" on a noisy 2-core machine.
-SLACK: Final = 0.25
 #: Every server loop in these tests ends after this many messages, whatever the client does.
 MAX_FRAMES: Final = 200
-
-PREAMBLE: Final = """\
-defaults: {interval: 60s, timeout: 5s, retries: 0}
-devices:
-  android:
-    user_agent: "CareApp/5.2.0 (Android 14; Pixel 8)"
-    headers: {X-App-Version: "5.2.0", X-Platform: android}
-"""
 
 Chat = Callable[[web.Request, web.WebSocketResponse], Awaitable[None]]
 
 
-async def run(journey: str, *, max_body_bytes: int = MAX_BODY_BYTES, **variables: str) -> RunResult:
-    """Run one journey, written as YAML list items under ``journeys:``, with a fresh engine."""
-    text = PREAMBLE + f"variables: {json.dumps(variables)}\n"
-    text += "channels:\n  - name: chat\n    kind: chat\n    team: care\n    journeys:\n"
-    text += textwrap.indent(textwrap.dedent(journey), "      ")
-    config = parse_config(text, environ={})
-    engine = Engine(config.variables, location="test", limits=Limits(body_bytes=max_body_bytes))
-    return await engine.run(config.journeys[0])
+async def run(*steps: Step, **options: Any) -> RunResult:
+    """Run one journey of ``steps`` on the chat channel with a fresh engine."""
+    return await journeys.run(*steps, channel=CHAT, **options)
+
+
+def chat_step(*conversation: Step, name: str = "chat", url: str = "${chat}", **fields: Any) -> Step:
+    """A WebSocket step ``name`` holding ``conversation`` with ``url``; ``fields`` join it."""
+    return {"name": name, "websocket": url, **fields, "conversation": list(conversation)}
+
+
+def send(**message: Any) -> Step:
+    """A conversation line sending ``text=...`` or ``json=...``."""
+    return {"send": message}
+
+
+def receive(*, capture: dict[str, Any] | None = None, **wanted: Any) -> Step:
+    """A conversation line waiting for a message as ``wanted`` (``within``, ``contains``,
+    ``regex``, ``json``), with what to ``capture`` from it."""
+    line: Step = {"receive": wanted}
+    if capture is not None:
+        line["capture"] = capture
+    return line
+
+
+def is_type(kind: str) -> dict[str, str]:
+    """The JSON assertion ``$.type == kind``."""
+    return {"path": "$.type", "equals": kind}
 
 
 async def chat_server(
@@ -117,26 +125,22 @@ async def test_a_conversation_skips_typing_and_passes_captures_on(
     url = await chat_server(aiohttp_server, bot)
     base = await serve(aiohttp_server, echo=echo)
     result = await run(
-        """
-        - name: ask-bot
-          device: android
-          steps:
-            - name: chat
-              websocket: ${chat}
-              headers: {X-Chat-Entry: help-centre}
-              subprotocols: [carechat.v1]
-              conversation:
-                - receive: {json: [{path: $.type, equals: greeting}]}
-                - send: {json: {type: message, text: "roaming charges?", customer: "${run_id}"}}
-                - receive:
-                    within: 2s
-                    json: [{path: $.type, equals: bot_reply}, {path: $.intent, exists: true}]
-                  capture: {intent: {json: $.intent}, ticket: {json: $.ticket}}
-                - send: {text: "thanks, ${intent} it is"}
-                - receive: {contains: "bye", regex: '^bye, [0-9a-f]{32}$'}
-            - name: after
-              url: ${base}/echo?intent=${intent}&ticket=${ticket}
-        """,
+        chat_step(
+            receive(json=[is_type("greeting")]),
+            send(json={"type": "message", "text": "roaming charges?", "customer": "${run_id}"}),
+            receive(
+                within="2s",
+                json=[is_type("bot_reply"), {"path": "$.intent", "exists": True}],
+                capture={"intent": {"json": "$.intent"}, "ticket": {"json": "$.ticket"}},
+            ),
+            send(text="thanks, ${intent} it is"),
+            receive(contains="bye", regex="^bye, [0-9a-f]{32}$"),
+            headers={"X-Chat-Entry": "help-centre"},
+            subprotocols=["carechat.v1"],
+        ),
+        {"name": "after", "url": "${base}/echo?intent=${intent}&ticket=${ticket}"},
+        name="ask-bot",
+        device="android",
         chat=url,
         base=base,
     )
@@ -171,17 +175,12 @@ async def test_phases_connect_first_reply_and_wait(aiohttp_server: ServerFactory
 
     url = await chat_server(aiohttp_server, bot)
     result = await run(
-        """
-        - name: j
-          steps:
-            - name: chat
-              websocket: ${chat}
-              conversation:
-                - receive: {json: [{path: $.type, equals: greeting}]}
-                - send: {text: hello}
-                - receive: {json: [{path: $.type, equals: bot_reply}]}
-                - receive: {json: [{path: $.type, equals: survey}]}
-        """,
+        chat_step(
+            receive(json=[is_type("greeting")]),
+            send(text="hello"),
+            receive(json=[is_type("bot_reply")]),
+            receive(json=[is_type("survey")]),
+        ),
         chat=url,
     )
 
@@ -210,17 +209,7 @@ async def test_no_matching_message_before_the_deadline_is_a_short_timeout(
             await asyncio.sleep(0.04)
 
     url = await chat_server(aiohttp_server, typist)
-    result = await run(
-        """
-        - name: j
-          steps:
-            - name: chat
-              websocket: ${chat}
-              conversation:
-                - receive: {within: 300ms, json: [{path: $.type, equals: bot_reply}]}
-        """,
-        chat=url,
-    )
+    result = await run(chat_step(receive(within="300ms", json=[is_type("bot_reply")])), chat=url)
 
     step = failed(result)
     assert step.reason is Reason.TIMEOUT
@@ -237,16 +226,7 @@ async def test_a_silent_chat_times_out_saying_nothing_came(aiohttp_server: Serve
 
     url = await chat_server(aiohttp_server, mute)
     result = await run(
-        """
-        - name: j
-          steps:
-            - name: chat
-              websocket: ${chat}
-              conversation:
-                - send: {text: "hello?"}
-                - receive: {within: 200ms, contains: "${run_id}"}
-        """,
-        chat=url,
+        chat_step(send(text="hello?"), receive(within="200ms", contains="${run_id}")), chat=url
     )
 
     step = failed(result)
@@ -262,17 +242,7 @@ async def test_the_step_timeout_bounds_a_longer_within(aiohttp_server: ServerFac
 
     url = await chat_server(aiohttp_server, mute)
     result = await run(
-        """
-        - name: j
-          steps:
-            - name: chat
-              websocket: ${chat}
-              timeout: 300ms
-              conversation:
-                - send: {text: "hello?"}
-                - receive: {within: 5s}
-        """,
-        chat=url,
+        chat_step(send(text="hello?"), receive(within="5s"), timeout="300ms"), chat=url
     )
 
     step = failed(result)
@@ -294,17 +264,10 @@ async def test_a_server_that_ignores_our_goodbye_does_not_hold_the_step(
     ws_url = await chat_server(aiohttp_server, deaf, protocols=())
     began = asyncio.get_running_loop().time()
     result = await run(
-        """
-        - name: j
-          steps:
-            - name: passes
-              websocket: ${chat}
-              conversation: [{receive: {json: [{path: $.type, equals: greeting}]}}]
-            - name: cut
-              websocket: ${chat}
-              timeout: 300ms
-              conversation: [{send: {text: "anyone?"}}, {receive: {within: 5s, contains: bye}}]
-        """,
+        chat_step(receive(json=[is_type("greeting")]), name="passes"),
+        chat_step(
+            send(text="anyone?"), receive(within="5s", contains="bye"), name="cut", timeout="300ms"
+        ),
         chat=ws_url,
     )
     elapsed = asyncio.get_running_loop().time() - began
@@ -324,17 +287,7 @@ async def test_the_server_closing_the_chat_is_connect(aiohttp_server: ServerFact
         await ws.close()
 
     url = await chat_server(aiohttp_server, rude)
-    result = await run(
-        """
-        - name: j
-          steps:
-            - name: chat
-              websocket: ${chat}
-              conversation:
-                - receive: {json: [{path: $.type, equals: bot_reply}]}
-        """,
-        chat=url,
-    )
+    result = await run(chat_step(receive(json=[is_type("bot_reply")])), chat=url)
 
     step = failed(result)
     assert step.reason is Reason.CONNECT
@@ -346,14 +299,7 @@ async def test_a_close_with_an_error_code_says_the_code(aiohttp_server: ServerFa
         await ws.close(code=aiohttp.WSCloseCode.INTERNAL_ERROR)
 
     url = await chat_server(aiohttp_server, broken)
-    result = await run(
-        """
-        - name: j
-          steps:
-            - {name: chat, websocket: "${chat}", conversation: [{receive: {}}]}
-        """,
-        chat=url,
-    )
+    result = await run(chat_step(receive()), chat=url)
 
     step = failed(result)
     assert step.reason is Reason.CONNECT
@@ -365,14 +311,7 @@ async def test_a_refused_upgrade_is_http_status(aiohttp_server: ServerFactory) -
         return web.Response(status=503, text="chat is closed")
 
     base = await serve(aiohttp_server, chat=busy)
-    result = await run(
-        """
-        - name: j
-          steps:
-            - {name: chat, websocket: "${chat}", conversation: [{send: {text: hi}}]}
-        """,
-        chat=base.replace("http://", "ws://") + "/chat",
-    )
+    result = await run(chat_step(send(text="hi")), chat=base.replace("http://", "ws://") + "/chat")
 
     step = failed(result)
     assert step.reason is Reason.HTTP_STATUS
@@ -388,15 +327,7 @@ async def test_a_server_that_agrees_to_no_subprotocol_is_protocol(
 
     url = await chat_server(aiohttp_server, old_bot, protocols=())
     result = await run(
-        """
-        - name: j
-          steps:
-            - name: chat
-              websocket: ${chat}
-              subprotocols: [carechat.v2, carechat.v1]
-              conversation: [{send: {text: hi}}]
-        """,
-        chat=url,
+        chat_step(send(text="hi"), subprotocols=["carechat.v2", "carechat.v1"]), chat=url
     )
 
     step = failed(result)
@@ -411,15 +342,7 @@ async def test_an_oversized_message_is_protocol(aiohttp_server: ServerFactory) -
         await messages(ws)
 
     url = await chat_server(aiohttp_server, flood)
-    result = await run(
-        """
-        - name: j
-          steps:
-            - {name: chat, websocket: "${chat}", conversation: [{receive: {}}]}
-        """,
-        chat=url,
-        max_body_bytes=1000,
-    )
+    result = await run(chat_step(receive()), chat=url, max_body_bytes=1000)
 
     step = failed(result)
     assert step.reason is Reason.PROTOCOL
@@ -433,15 +356,7 @@ async def test_a_capture_missing_from_the_reply_is_capture(aiohttp_server: Serve
 
     url = await chat_server(aiohttp_server, bot)
     result = await run(
-        """
-        - name: j
-          steps:
-            - name: chat
-              websocket: ${chat}
-              conversation:
-                - receive: {json: [{path: $.type, equals: bot_reply}]}
-                  capture: {ticket: {json: $.ticket}}
-        """,
+        chat_step(receive(json=[is_type("bot_reply")], capture={"ticket": {"json": "$.ticket"}})),
         chat=url,
     )
 
@@ -451,13 +366,7 @@ async def test_a_capture_missing_from_the_reply_is_capture(aiohttp_server: Serve
 
 
 async def test_nothing_listening_is_connect(aiohttp_server: ServerFactory) -> None:
-    result = await run(
-        """
-        - name: j
-          steps:
-            - {name: chat, websocket: "ws://127.0.0.1:9/chat", conversation: [{send: {text: a}}]}
-        """
-    )
+    result = await run(chat_step(send(text="a"), url="ws://127.0.0.1:9/chat"))
 
     step = failed(result)
     assert step.reason is Reason.CONNECT
@@ -487,23 +396,11 @@ def test_a_conversation_line_may_use_what_an_earlier_line_captured() -> None:
 
 
 def test_a_websocket_step_wants_a_ws_url_and_one_action_per_line() -> None:
-    text = PREAMBLE + textwrap.dedent(
-        """\
-        channels:
-          - name: chat
-            kind: chat
-            team: care
-            journeys:
-              - name: j
-                steps:
-                  - name: chat
-                    websocket: https://care.example/chat
-                    conversation:
-                      - {send: {text: hi}, receive: {}}
-        """
-    )
     with pytest.raises(ConfigError) as caught:
-        parse_config(text, environ={})
+        one_journey(
+            chat_step({**send(text="hi"), **receive()}, url="https://care.example/chat"),
+            channel=CHAT,
+        )
     problems = {p.path: p.message for p in caught.value.problems}
     assert problems["channels[0].journeys[0].steps[0].websocket"] == (
         "expected a ws:// or wss:// URL; got 'https://care.example/chat'"

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
+from tests._support.paths import REPO
 
 ONCE = Path(__file__).parent / "locust_once.py"
 RUN_SECONDS = 60.0

@@ -33,7 +33,7 @@ from probes.errors import CarewatchError, ConfigError, Problem
 from probes.model.config import ChannelKind, Config, Device, Slo
 from probes.model.load import load_config, parse_config
 from probes.model.steps import status_matches
-from tests.conftest import FIXTURES, REPO
+from tests._support.paths import FIXTURES, REPO
 
 BAD = FIXTURES / "config" / "bad"
 GOOD = FIXTURES / "config" / "good"

@@ -39,8 +39,9 @@ from probes.runs.limits import DEFAULT_LIMITS, MAX_HEADER_BYTES, MAX_REDIRECTS, 
 from probes.runs.reasons import classify
 from probes.runs.results import Phase, Reason
 from probes.runs.scope import Request
-from tests.conftest import ServerFactory, failed, free_port, serve
-from tests.engine.test_engine import SLACK, UNRESOLVABLE, one_step, run
+from tests._support.journeys import UNRESOLVABLE, failed, one_step, run
+from tests._support.servers import ServerFactory, free_port, serve
+from tests._support.timing import SLACK
 
 #: The body limit of most tests: far above any body they expect.
 MAX_BODY: Final = 4 * 1024 * 1024

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import json
 import socket
 import ssl
 import threading
@@ -22,15 +21,14 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from probes.engine.engine import Engine
 from probes.metrics import STEP_TLS_EXPIRY
-from probes.model.config import Config
-from probes.model.load import parse_config
 from probes.runs.results import Phase, Reason, RunResult, StepResult
 from probes.service.exposition import Exposition
-from tests.conftest import CLOCK_SLACK, ServerFactory, failed
+from tests._support import journeys
+from tests._support.journeys import failed, one_journey, one_step, run_journey
+from tests._support.servers import ServerFactory
+from tests._support.timing import CLOCK_SLACK
 
-DEFAULTS: Final = {"interval": "60s", "timeout": "5s", "retries": 0}
 #: How long the slow proxy holds the server's first TLS bytes back.
 HANDSHAKE_DELAY: Final = 0.3
 #: Slack for timings on a noisy 2-core machine, far below HANDSHAKE_DELAY.
@@ -100,20 +98,9 @@ def https(aiohttp_server: ServerFactory, tmp_path: Path) -> HttpsServer:
     return start
 
 
-def load(steps: list[dict[str, Any]]) -> Config:
-    """A config with one journey ``app/j`` of ``steps``."""
-    journey = {"name": "j", "steps": steps}
-    channel = {"name": "app", "kind": "app", "team": "care", "journeys": [journey]}
-    return parse_config(json.dumps({"defaults": DEFAULTS, "channels": [channel]}), environ={})
-
-
-async def run_config(config: Config) -> RunResult:
-    return await Engine(config.variables, location="test").run(config.journeys[0])
-
-
 async def run(url: str, **fields: Any) -> RunResult:
     """Run one step ``s`` getting ``url``; ``fields`` join the step (``tls={...}``)."""
-    return await run_config(load([{"name": "s", "url": url, **fields}]))
+    return await journeys.run(one_step(url, **fields))
 
 
 def passed(result: RunResult) -> StepResult:
@@ -211,13 +198,11 @@ async def test_a_kept_alive_connection_still_reports_the_expiry(
     cert = ca.issue_cert("127.0.0.1")
     base = await https(cert)
     tls = {"ca_file": write(tmp_path, "ca.pem", ca.cert_pem)}
-    config = load(
-        [
-            {"name": "first", "url": base + "/", "tls": tls},
-            {"name": "second", "url": base + "/", "tls": tls},
-        ]
+    config = one_journey(
+        {"name": "first", "url": base + "/", "tls": tls},
+        {"name": "second", "url": base + "/", "tls": tls},
     )
-    result = await run_config(config)
+    result = await run_journey(config)
     first, second = result.final.steps
     assert result.ok
     assert first.cert_expiry == second.cert_expiry == not_after(cert)
@@ -526,12 +511,12 @@ async def test_the_expiry_is_exposed_for_tls_steps_only(
     app.router.add_get("/", hello)
     plain = str((await aiohttp_server(app)).make_url("/"))
     tls = {"ca_file": write(tmp_path, "ca.pem", ca.cert_pem)}
-    config = load(
-        [{"name": "secure", "url": secure + "/", "tls": tls}, {"name": "plain", "url": plain}]
+    config = one_journey(
+        {"name": "secure", "url": secure + "/", "tls": tls}, {"name": "plain", "url": plain}
     )
     exposition = Exposition()
     exposition.configure(config, location="test")
-    exposition.record(await run_config(config))
+    exposition.record(await run_journey(config))
     lines = [
         line for line in exposition.render().splitlines() if line.startswith(STEP_TLS_EXPIRY.name)
     ]

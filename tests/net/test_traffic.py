@@ -13,7 +13,7 @@ from probes.model.load import parse_config
 from probes.model.networks import PROFILES
 from probes.runs.experience import estimate, round_trips
 from probes.service.exposition import Exposition
-from tests.conftest import ServerFactory, serve
+from tests._support.servers import ServerFactory, serve
 
 BODY_BYTES = 50_000
 THINK_SECONDS = 0.1

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from probes import metrics as m
 from probes.errors import ConfigError
 from probes.runs.results import Attempt, Outcome, Phase, RunResult, StepResult
 from probes.service import exposition as exposition_module
 from probes.service.agent import Service
+from tests._support.scrape import samples, value
 
 WAIT_SECONDS = 10.0
 
@@ -42,22 +42,6 @@ channels:
           - name: nearby
             url: ${{base}}/stores/v1/nearby?lat=48.8566&lon=2.3522
 """
-
-
-def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """Every sample of an exposition, keyed by name and label set (parsed by prometheus-client)."""
-    out = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            out[(s.name, frozenset(s.labels.items()))] = s.value
-    return out
-
-
-def value(text: str, name: str, **labels: str) -> float | None:
-    for (sample, found), v in samples(text).items():
-        if sample == name and set(labels.items()) <= found:
-            return v
-    return None
 
 
 async def scrape(client: TestClient) -> str:

@@ -10,7 +10,7 @@ from probes.model.load import parse_config
 from probes.runs.results import Attempt, Outcome, Phase, RunResult, StepResult
 from probes.service import exposition as exposition_module
 from probes.service.exposition import Exposition
-from tests.service.test_scheduler import HOURS_CONFIG, PARIS_WEDNESDAY_10H, PARIS_WEDNESDAY_22H
+from tests._support.hours import HOURS_CONFIG, PARIS_WEDNESDAY_10H, PARIS_WEDNESDAY_22H
 
 ALWAYS_OPEN = """
   - name: app

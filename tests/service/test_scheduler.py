@@ -20,7 +20,6 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Final
 
 import pytest
@@ -29,6 +28,8 @@ from probes.model.config import Journey
 from probes.model.load import parse_config
 from probes.runs.results import Attempt, RunResult
 from probes.service.scheduler import Scheduler, first_tick, offset
+from tests._support.hours import HOURS_CONFIG, PARIS_WEDNESDAY_10H, PARIS_WEDNESDAY_22H
+from tests._support.paths import REPO
 
 #: Upper bound on any wait for something the scheduler should do within about a second.
 WAIT_LIMIT: Final = 5.0
@@ -37,7 +38,6 @@ LEAD: Final = 0.05
 POLL: Final = 0.01
 #: Tolerance when comparing due times: they come from float arithmetic, not from the clock.
 DUE: Final = 1e-3
-REPO: Final = Path(__file__).parent.parent
 
 
 def journeys(*names: str, interval: float) -> list[Journey]:
@@ -423,19 +423,6 @@ async def test_a_failing_publisher_is_logged_and_the_schedule_goes_on(
 
 
 # --- opening hours ----------------------------------------------------------------------------
-
-HOURS_CONFIG = """
-channels:
-  - name: voice
-    kind: voice
-    team: care
-    hours: {tz: Europe/Paris, weekly: {mon-fri: "08:00-20:00"}}
-    journeys:
-      - {name: callback, steps: [{name: s, url: "http://127.0.0.1:9/"}]}
-"""
-#: Wednesday 2026-11-25: 10:00 and 22:00 in Paris (UTC+1 in November), as Unix times.
-PARIS_WEDNESDAY_10H: Final = 1795597200.0
-PARIS_WEDNESDAY_22H: Final = PARIS_WEDNESDAY_10H + 12 * 3600
 
 
 def test_the_fixed_times_are_what_they_say() -> None:

@@ -32,7 +32,7 @@ from probes.model.thresholds import (
     percentile_bucket,
 )
 from probes.model.types import Frozen
-from tests.conftest import REPO
+from tests._support.paths import REPO
 
 # --- the grammar ------------------------------------------------------------------------------
 

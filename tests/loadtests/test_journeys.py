@@ -16,7 +16,7 @@ import pytest
 
 from loadtests.journeys import excluded, included, tags, unsupported
 from probes.model.load import load_config, parse_config
-from tests.conftest import REPO
+from tests._support.paths import REPO
 
 EXCLUDED_DEMO = {
     "sms/text-care-number": "await step 'reply': callback round trips (SMS replies, push "

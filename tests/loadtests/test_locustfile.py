@@ -26,8 +26,9 @@ import pytest
 
 from loadtests.journeys import included
 from probes.model.load import load_config
-from tests.conftest import REPO, free_port
-from tests.test_exporter import Process, get, inject, wait_until
+from tests._support.paths import REPO
+from tests._support.processes import Process, get, inject, wait_until
+from tests._support.servers import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -1,0 +1,14 @@
+"""What the test modules share that is not a fixture: plain functions, classes and constants.
+
+Test modules import these by name (``from tests._support.servers import serve``); fixtures stay in
+``conftest.py`` files, where pytest finds them. No test module imports another test module, nor a
+``conftest.py`` (``tests/test_layering.py`` checks this).
+
+* ``paths``: the repository and the fixture files.
+* ``timing``: how far a measured duration may stray from the expected one.
+* ``servers``: aiohttp test servers of a few routes, and free ports.
+* ``journeys``: checks.yaml documents of one journey, run on a fresh engine.
+* ``hours``: a channel with opening hours, and two instants either side of them.
+* ``scrape``: samples of a Prometheus exposition.
+* ``processes``: democare and the exporter as child processes, reached over HTTP.
+"""

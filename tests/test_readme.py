@@ -1,5 +1,5 @@
-"""The README tells the truth: its example validates, its metric table matches the contract,
-and the validation output it shows is what the command prints."""
+"""The reference in docs/ tells the truth: the checks.yaml examples validate, the metric table
+matches the contract, and the validation output shown is what the command prints."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import typing
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -18,12 +19,14 @@ from probes.model.load import parse_config
 from probes.model.schema import ConfigDoc
 from tests.conftest import REPO
 
-README = (REPO / "README.md").read_text(encoding="utf-8")
+CHECKS_DOC = (REPO / "docs" / "checks-yaml.md").read_text(encoding="utf-8")
+METRICS_DOC = (REPO / "docs" / "metrics.md").read_text(encoding="utf-8")
+CAREWATCH = Path(sys.executable).with_name("carewatch")
 
 
-def _block(after: str, language: str = "") -> str:
-    start = README.index(f"```{language}\n", README.index(after)) + len(language) + 4
-    return README[start : README.index("```", start)]
+def _block(text: str, after: str, language: str = "") -> str:
+    start = text.index(f"```{language}\n", text.index(after)) + len(language) + 4
+    return text[start : text.index("```", start)]
 
 
 def _schema_keys(model: type[BaseModel], seen: set[type[BaseModel]]) -> set[str]:
@@ -53,14 +56,14 @@ def _used_keys(value: Any) -> set[str]:
 
 
 def test_the_complete_example_validates_and_uses_every_key() -> None:
-    text = _block("### A complete example", "yaml")
+    text = _block(CHECKS_DOC, "## A complete example", "yaml")
     secrets = (
         "CARE_PROBE_PASSWORD",
         "SMS_WEBHOOK_SECRET",
         "PUSH_CALLBACK_TOKEN",
         "EMAIL_CALLBACK_TOKEN",
     )
-    config = parse_config(text, file="README.md", environ=dict.fromkeys(secrets, "x"))
+    config = parse_config(text, file="checks-yaml.md", environ=dict.fromkeys(secrets, "x"))
     assert [j.id for j in config.journeys] == [
         "app/open-ticket",
         "chat/ask-bot",
@@ -72,13 +75,13 @@ def test_the_complete_example_validates_and_uses_every_key() -> None:
     data = yaml.safe_load(text)
     used = _used_keys(data)
     matcher_ops = {"equals", "contains", "exists", "regex", "lt", "le", "gt", "ge"}
-    # run_time and stages exclude each other: the example shows stages, "Load tests" run_time.
+    # run_time and stages exclude each other: the example shows stages, docs/loadtests.md run_time.
     missing = schema - used - matcher_ops - {"run_time"}  # operators have their own table
-    assert not missing, f"the README example does not show: {sorted(missing)}"
+    assert not missing, f"the complete example does not show: {sorted(missing)}"
 
 
 def test_the_metric_table_is_the_contract() -> None:
-    table = set(re.findall(r"^\| `(carewatch_[a-z_]+)` \|", README, flags=re.MULTILINE))
+    table = set(re.findall(r"^\| `(carewatch_[a-z_]+)` \|", METRICS_DOC, flags=re.MULTILINE))
     contract = {f.name for f in (*metrics.JOURNEY_FAMILIES, *metrics.DEFINITION_FAMILIES)} | {
         metrics.SCHEDULER_LATENESS,
         metrics.SCHEDULER_RUNNING,
@@ -93,21 +96,21 @@ def test_the_metric_table_is_the_contract() -> None:
 
 
 def test_the_validation_sample_is_real_output() -> None:
-    shown = _block("### Validation").splitlines()
+    shown = _block(CHECKS_DOC, "## Validation", "console").splitlines()
     command = shown[0].removeprefix("$ ").split()
-    assert command[:2] == ["python", "exporter.py"]
+    assert command[:2] == ["carewatch", "check"]
     done = subprocess.run(
-        [sys.executable, *command[1:]], cwd=REPO, capture_output=True, text=True, timeout=60
+        [str(CAREWATCH), *command[1:]], cwd=REPO, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 2 == int(shown[-1])
     assert (done.stdout + done.stderr).splitlines() == shown[1:-2]
 
 
 def test_there_is_a_valid_example_for_every_channel_kind() -> None:
-    text = _block("### Examples by channel", "yaml")
+    text = _block(CHECKS_DOC, "## Examples by channel", "yaml")
     env = {
         k: "x"
         for k in ("SMS_SECRET", "PUSH_TOKEN", "EMAIL_TOKEN", "PROBE_PASSWORD", "SMTP_PASSWORD")
     }
-    config = parse_config(text, file="README.md", environ=env)
+    config = parse_config(text, file="checks-yaml.md", environ=env)
     assert {c.kind for c in config.channels} == set(ChannelKind)

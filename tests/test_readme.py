@@ -8,7 +8,7 @@
   column of such a table is a documented key; ``a.b`` is the key ``b`` under ``a``. Every
   documented key must exist in the schema, and every key of every model the schema reaches must
   be documented, so removing a key's row fails, and so does a new key without one.
-* docs/metrics.md: its metric table is the metric contract.
+* docs/metrics.md: its metric table is the metric contract, types and labels included.
 * README.md: at most 300 lines; its minimal checks.yaml validates and runs against democare;
   every command in its ``console`` blocks runs with the ``carewatch`` script installed beside
   this Python, or is in ``NOT_RUN`` with the reason.
@@ -311,6 +311,14 @@ def test_the_metric_table_is_the_contract() -> None:
         metrics.CALLBACK_EVENTS.name,
     }
     assert table == contract
+
+
+def test_the_metric_table_gives_each_family_its_type_and_labels() -> None:
+    rows = re.findall(r"^\| `(carewatch_[a-z_]+)` \| (\w+) \| ([\w, ]*) \|", METRICS_DOC, re.M)
+    table = {name: (kind, labels) for name, kind, labels in rows}
+    families = (*metrics.JOURNEY_FAMILIES, *metrics.DEFINITION_FAMILIES)
+    for family in (*families, metrics.CHANNEL_OPEN, metrics.CALLBACK_EVENTS):
+        assert table[family.name] == (family.kind, ", ".join(family.labels)), family.name
 
 
 # --- README.md ------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ lint: $(STAMP)
 test: system-deps $(STAMP) lint
 	$(VENV)/bin/pytest
 
-## bench: performance figures against anchors measured in the same run (see README, Performance)
+## bench: performance figures against anchors measured in the same run (see docs/performance.md)
 bench: $(STAMP) system-deps
 	$(PY) -m bench.cpu
 	$(PY) -m bench.scheduling --journeys 5000 --interval 10 --seconds 60 --repeat 3

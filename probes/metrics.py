@@ -78,7 +78,7 @@ JOURNEY_EXPERIENCE: Final = Family(
     "gauge",
     (*JOURNEY, "network"),
     "Estimated duration of the last successful run on each network profile (wifi, 4g, 3g, "
-    "custom), from its observed round trips, connections and bytes; see the README's model.",
+    "custom), from its observed round trips, connections and bytes; see docs/experience.md.",
 )
 JOURNEY_RETRIES: Final = Family(
     "carewatch_journey_retries_total",

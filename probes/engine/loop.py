@@ -1,7 +1,7 @@
 """The event loop carewatch runs on: uvloop, whose transports and timers are written in C.
 
 A probe is mostly event-loop work (a connection made, a request written, an answer parsed),
-so the loop's own cost is a large part of a probe's CPU (see README, Performance, B1). Every
+so the loop's own cost is a large part of a probe's CPU (see docs/performance.md, B1). Every
 entry point that runs the engine or the exporter uses ``run_on_uvloop``; the tests run on the
 same loop.
 

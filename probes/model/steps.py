@@ -489,7 +489,7 @@ def step_kind(value: object) -> str | None:
 
 
 #: Every step kind the engines can run. A kind joins this union together with its runner
-#: (``probes.engine.engine.RUNNERS``), its tests and its README example, never before.
+#: (``probes.engine.engine.RUNNERS``), its tests and its docs (docs/checks-yaml.md), never before.
 Step: TypeAlias = Annotated[
     Union[  # noqa: UP007 (more kinds join here)
         Annotated[HttpStep, Tag("HTTP step")],

@@ -3,6 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+CAREWATCH := $(VENV)/bin/carewatch
+# What the demo needs (carewatch and its dependencies), and everything (the test extras too).
+DEMO_STAMP := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
 DEMO_LISTEN ?= 127.0.0.1:8900
 EXPORTER_LISTEN ?= 127.0.0.1:9640
@@ -15,27 +18,43 @@ LOADTEST_FAULT ?=
 APT_PACKAGES := prometheus openssl prometheus-blackbox-exporter
 APT_COMMANDS := prometheus promtool openssl prometheus-blackbox-exporter
 
-.PHONY: demo demo-stop test lint check bench loadtest system-deps venv clean
+.PHONY: demo demo-prerequisites demo-stop test lint check bench loadtest system-deps venv clean
 
-$(STAMP): pyproject.toml
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "carewatch needs Python 3.11 or later; $(PYTHON) is: $$($(PYTHON) -V 2>&1)."; \
+	  echo "Install it, or name one: make PYTHON=python3.11 ..."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -qq --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+
+$(DEMO_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
 	touch $@
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@ $(DEMO_STAMP)
 
 venv: $(STAMP)
 
 ## demo: start democare and the exporter in the background, wait for every journey, print URLs
-demo: $(STAMP)
-	$(PY) -m democare.launch start --democare $(DEMO_LISTEN) --exporter $(EXPORTER_LISTEN) --smtp $(DEMO_SMTP)
+demo: demo-prerequisites $(DEMO_STAMP)
+	$(CAREWATCH) demo start --democare $(DEMO_LISTEN) --exporter $(EXPORTER_LISTEN) --smtp $(DEMO_SMTP)
+
+# Before installing anything: democare makes its SMTP certificate with openssl.
+demo-prerequisites:
+	@command -v openssl >/dev/null || { \
+	  echo "make demo needs the openssl command (democare makes its SMTP certificate with it)."; \
+	  echo "Install it: sudo apt-get install openssl (Debian/Ubuntu), sudo dnf install openssl"; \
+	  echo "(Fedora) or brew install openssl (macOS), then run make demo again."; exit 1; }
 
 ## demo-stop: stop what `make demo` started
 demo-stop:
-	@if [ -x $(PY) ]; then $(PY) -m democare.launch stop; else echo "nothing to stop"; fi
+	@if [ -x $(CAREWATCH) ]; then $(CAREWATCH) demo stop; else echo "nothing to stop"; fi
 
 ## check: validate checks.yaml
-check: $(STAMP)
-	$(PY) exporter.py --config checks.yaml --check
+check: $(DEMO_STAMP)
+	$(CAREWATCH) check checks.yaml
 
 ## system-deps: the Debian packages the tests need (apt-get as root, once)
 system-deps:
@@ -65,7 +84,7 @@ bench: $(STAMP) system-deps
 	$(PY) -m bench.locust_overhead
 
 ## loadtest: 20 users, 30 s, against a fresh democare; Locust exits 99 if a threshold broke
-loadtest: $(STAMP)
+loadtest: $(DEMO_STAMP)
 	$(PY) -m loadtests.demo --listen $(LOADTEST_LISTEN) $(if $(LOADTEST_FAULT),--fault '$(LOADTEST_FAULT)')
 
 clean: demo-stop

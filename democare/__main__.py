@@ -14,7 +14,6 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
-from enum import IntEnum
 from pathlib import Path
 from typing import Final
 
@@ -31,21 +30,12 @@ from democare._webhooks import (
     WebhookError,
     parse_webhook_option,
 )
+from probes import Exit
 
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 SMTP_OFF: Final = "off"
 AIOSMTPD_LOGGER: Final = "mail.log"
-
-
-class ExitCode(IntEnum):
-    """How ``python -m democare`` ends."""
-
-    OK = 0
-    CANNOT_LISTEN = 1
-    """An address is taken, or the SMTP server's certificate could not be made."""
-    USAGE = 2
-    """argparse's own code for bad arguments."""
 
 
 def _listen(value: str) -> ListenAddress:
@@ -130,8 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(serve(args.listen, application, smtp_cert_out=args.smtp_cert_out))
     except OSError as exc:
         logging.getLogger("democare").error("cannot start: %s", exc)
-        return ExitCode.CANNOT_LISTEN
-    return ExitCode.OK
+        return Exit.FAILED  # an address is taken, or the SMTP certificate could not be made
+    return Exit.OK
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ When Locust quits, the master (or a local runner; never a worker) reads each jou
 the ``JOURNEY`` entries, see ``steps_total``), checks the thresholds (a journey's own, else those
 its SLO implies; the global ones of the top-level ``loadtest:`` section against the total), writes
 the files asked for, and sets the exit code: 0 when every threshold held, 99 when one broke
-(``loadtests.report.Exit``). The readable summary is printed last, after Locust's own tables.
+(``probes.Exit``). The readable summary is printed last, after Locust's own tables.
 The verdict logic is ``loadtests.report``'s; this module only connects it to Locust.
 """
 

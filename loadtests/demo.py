@@ -25,15 +25,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from enum import IntEnum
 from pathlib import Path
 from typing import Final
 
+from loadtests.command import CHECKS_VARIABLE, locust_command
+from probes import Exit
 from probes.model import parse_duration
 
 REPO: Final = Path(__file__).resolve().parent.parent
 OUT: Final = REPO / ".demo"
-LOCUSTFILE: Final = REPO / "loadtests" / "locustfile.py"
 DEFAULT_LISTEN: Final = "127.0.0.1:8901"
 #: democare must answer /healthz within this, or the load test does not start.
 START_SECONDS: Final = 15.0
@@ -43,12 +43,6 @@ STOP_SECONDS: Final = 10
 MARGIN_SECONDS: Final = 60.0
 POLL_SECONDS: Final = 0.1
 HTTP_SECONDS: Final = 5.0
-
-
-class Exit(IntEnum):
-    """The launcher's own failures; otherwise it exits with Locust's code."""
-
-    CANNOT_START = 1  # democare did not come up, a fault was refused, or Locust hung
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,10 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if not _healthy(base, democare):
                 sys.stderr.write(f"democare did not start on {args.listen}; see {log}\n")
-                return Exit.CANNOT_START
+                return Exit.FAILED
             for fault in args.fault:
                 if not _inject(base, fault):
-                    return Exit.CANNOT_START
+                    return Exit.FAILED
             return _locust(args, extra, base)
         finally:
             _stop(democare)
@@ -131,40 +125,37 @@ def _inject(base: str, fault: str) -> bool:
 def _locust(args: argparse.Namespace, extra: list[str], base: str) -> int:
     environ = {
         **os.environ,
-        "CAREWATCH_CHECKS": args.checks,
+        CHECKS_VARIABLE: args.checks,
         "DEMOCARE_URL": base,
         "DEMOCARE_WS_URL": f"ws://{args.listen}",
     }
-    command = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(LOCUSTFILE),
-        "--headless",
-        "--users",
-        str(args.users),
-        "--spawn-rate",
-        f"{args.spawn_rate:g}",
-        "--run-time",
-        f"{args.seconds:g}s",
-        "--stop-timeout",
-        str(STOP_SECONDS),
-        "--host",
-        base,
-        "--only-summary",
-        "--thresholds-junit",
-        str(OUT / "loadtest-junit.xml"),
-        "--thresholds-json",
-        str(OUT / "loadtest-verdict.json"),
-        *extra,
-    ]
+    command = locust_command(
+        [
+            "--headless",
+            "--users",
+            str(args.users),
+            "--spawn-rate",
+            f"{args.spawn_rate:g}",
+            "--run-time",
+            f"{args.seconds:g}s",
+            "--stop-timeout",
+            str(STOP_SECONDS),
+            "--host",
+            base,
+            "--only-summary",
+            "--thresholds-junit",
+            str(OUT / "loadtest-junit.xml"),
+            "--thresholds-json",
+            str(OUT / "loadtest-verdict.json"),
+            *extra,
+        ]
+    )
     limit = args.seconds + STOP_SECONDS + MARGIN_SECONDS
     try:
         return subprocess.run(command, cwd=REPO, env=environ, timeout=limit, check=False).returncode
     except subprocess.TimeoutExpired:
         sys.stderr.write(f"locust did not finish within {limit:g}s; stopped\n")
-        return Exit.CANNOT_START
+        return Exit.FAILED
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -44,17 +44,15 @@ from loadtests import _load as load
 from loadtests._users import NO_HOST, selected, user_classes
 from loadtests._verdict import install
 from loadtests.journeys import excluded
-from probes import ConfigError
+from probes import ConfigError, Exit
 from probes.model import NAME_PATTERN, load_config
 
-#: As the exporter's ``Exit.CONFIG``: the checks file is invalid, or nothing in it can run.
-EXIT_CONFIG: Final = 2
 log = logging.getLogger("carewatch.loadtest")
 
 
 def _fail(message: str) -> None:
     sys.stderr.write(f"carewatch load test: {message}\n")
-    raise SystemExit(EXIT_CONFIG)
+    raise SystemExit(Exit.CONFIG)  # the checks file is invalid, or nothing in it can run
 
 
 CHECKS: Final = os.environ.get("CAREWATCH_CHECKS", "checks.yaml")

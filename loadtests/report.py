@@ -4,7 +4,7 @@
 and the global ones against the total of every step request (``steps (all)``, ``TOTAL_ENTRY``:
 the ``JOURNEY`` entries left out). The rest are pure functions of the verdicts:
 
-* ``exit_code``: 0 when every threshold held, else 99 (``EXIT_THRESHOLDS_FAILED``, as k6 does);
+* ``exit_code``: ``Exit.OK`` (0) when every threshold held, else ``Exit.THRESHOLDS`` (99, as k6);
 * ``junit_xml``: one ``<testcase>`` per threshold, a ``<failure>`` for each broken one;
 * ``json_verdict``: ``{"passed", "exit_code", "thresholds": [...], "total_entry",
   "percentile_resolution"}``;
@@ -19,16 +19,16 @@ The last three also list the journeys left out of the run, each with its reason 
 >>> verdicts = evaluate({"app/login": [parse_threshold("p95 < 800ms")]},
 ...                     journeys={"app/login": stats}, total=None)
 >>> exit_code(verdicts), verdicts[0].message
-(<Exit.THRESHOLDS_FAILED: 99>, 'p95 was 1.31 s, limit < 800 ms: 510 ms over')
+(<Exit.THRESHOLDS: 99>, 'p95 was 1.31 s, limit < 800 ms: 510 ms over')
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
-from enum import IntEnum
 from typing import Any, Final, TypeAlias
 
+from probes import Exit
 from probes.model import (
     PERCENTILE_RESOLUTION,
     TOTAL_ENTRY,
@@ -39,16 +39,6 @@ from probes.model import (
     missing_entry,
 )
 
-
-class Exit(IntEnum):
-    """How a load test ends, for CI. Locust's own codes (1 when requests failed and no verdict
-    was set, 2 for an unhandled exception) apply only when the thresholds were never checked."""
-
-    OK = 0
-    THRESHOLDS_FAILED = 99  # as k6 does
-
-
-EXIT_THRESHOLDS_FAILED: Final = Exit.THRESHOLDS_FAILED
 SUITE_NAME: Final = "carewatch load-test thresholds"
 #: The ``type`` of a JUnit failure: a threshold broken, or nothing to check it against.
 _BROKEN: Final = "threshold"
@@ -88,8 +78,12 @@ def evaluate(
 
 
 def exit_code(verdicts: Iterable[Verdict]) -> Exit:
-    """``Exit.OK`` when every threshold held (or there were none), else 99."""
-    return Exit.OK if all(v.passed for v in verdicts) else Exit.THRESHOLDS_FAILED
+    """``Exit.OK`` when every threshold held (or there were none), else ``Exit.THRESHOLDS``.
+
+    Locust's own codes (1 when requests failed and no verdict was set, 2 for an unhandled
+    exception) apply only when the thresholds were never checked.
+    """
+    return Exit.OK if all(v.passed for v in verdicts) else Exit.THRESHOLDS
 
 
 def junit_xml(

@@ -9,6 +9,7 @@ both engines and every generator can use it:
   ``Expect``, ``Capture``), a ``WebSocketStep``, an ``AwaitStep``, a ``TcpStep``, a ``DnsStep`` or
   an ``SmtpStep``.
 * ``RunResult`` > ``Attempt`` > ``StepResult``, with ``Reason`` and ``Phase``: what a run found.
+* ``Exit``: the exit codes every carewatch command ends with.
 
 The asyncio engine lives in ``probes.engine`` and the running agent in ``probes.service``;
 import them explicitly where an event loop runs. ``probes.metrics`` is the metric contract.
@@ -17,6 +18,7 @@ import them explicitly where an event loop runs. ``probes.metrics`` is the metri
 from __future__ import annotations
 
 from probes.errors import CarewatchError, ConfigError, MissingVariable, Problem
+from probes.exits import Exit
 from probes.model.config import Channel, ChannelKind, Config, Defaults, Device, Journey, Slo
 from probes.model.load import load_config, parse_config
 from probes.model.steps import (
@@ -45,6 +47,7 @@ __all__ = [
     "Defaults",
     "Device",
     "DnsStep",
+    "Exit",
     "Expect",
     "HttpStep",
     "Journey",

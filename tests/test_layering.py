@@ -2,7 +2,7 @@
 
 Inside ``probes/`` the layers are ``model`` <- ``runs`` <- ``net`` <- ``engine`` <- ``service``:
 a module may import its own layer and the layers to its left, never one to its right.
-``probes.errors`` sits under every layer, ``probes.metrics`` beside the model.
+``probes.errors`` and ``probes.exits`` sit under every layer, ``probes.metrics`` beside the model.
 
 Outside ``probes/``, code imports packages, not modules: ``loadtests/``, ``democare/`` and the
 generators (``alerts/``, ``dashboards/``) only ``probes``, ``probes.model``, ``probes.runs`` and
@@ -33,7 +33,7 @@ import pytest
 from tests._support.paths import REPO
 
 #: Left to right: each layer may import those before it, and itself.
-LAYERS: Final = ("errors", "model", "metrics", "runs", "net", "engine", "service")
+LAYERS: Final = ("errors", "exits", "model", "metrics", "runs", "net", "engine", "service")
 #: What code outside probes/ may import, by package.
 CONSUMER: Final = frozenset({"probes", "probes.model", "probes.runs", "probes.metrics"})
 ENTRY_POINT: Final = CONSUMER | {"probes.engine", "probes.service"}

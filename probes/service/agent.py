@@ -3,7 +3,7 @@
 Endpoints: ``/metrics``, ``/-/healthy``, ``/-/ready``, ``POST /-/reload``,
 ``/probe?journey=NAME`` (run one journey now and return every step as JSON) and
 ``POST /callbacks/<name>`` (inbound events for await steps, see ``probes.service.receiver``).
-``exporter.py`` is the command line around it; tests build it in-process:
+``carewatch serve`` runs it (``probes.service.server``); tests build it in-process:
 
 >>> service = Service("checks.yaml", location="paris")   # doctest: +SKIP
 >>> await service.start()                                # doctest: +SKIP

@@ -11,15 +11,14 @@ import pytest
 
 import loadtests.report
 from loadtests.report import (
-    EXIT_THRESHOLDS_FAILED,
     SUITE_NAME,
-    Exit,
     evaluate,
     exit_code,
     json_verdict,
     junit_xml,
     summary,
 )
+from probes import Exit
 from probes.model.thresholds import (
     PERCENTILE_RESOLUTION,
     TOTAL_ENTRY,
@@ -104,8 +103,8 @@ def test_nothing_to_evaluate() -> None:
 
 
 def test_exit_code_99_when_any_threshold_fails() -> None:
-    assert exit_code(run()) is EXIT_THRESHOLDS_FAILED is Exit.THRESHOLDS_FAILED
-    assert int(EXIT_THRESHOLDS_FAILED) == 99
+    assert exit_code(run()) is Exit.THRESHOLDS
+    assert int(Exit.THRESHOLDS) == 99
 
 
 def test_exit_code_0_when_all_pass_or_there_are_none() -> None:

@@ -1,0 +1,261 @@
+"""The ``carewatch`` command line: parse the arguments, call one function, map the outcome to an
+exit code (``probes.Exit``, the same for every subcommand).
+
+::
+
+    carewatch serve [--config checks.yaml] [--listen 127.0.0.1:9640] [--location NAME] ...
+    carewatch check [FILE]
+    carewatch loadtest [--config checks.yaml] [LOCUST OPTIONS...]
+    carewatch demo [start|stop]
+
+The work is done elsewhere: ``probes.service.serve``, ``probes.load_config``, Locust on
+``loadtests/locustfile.py`` and ``democare.launch``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Final
+
+from democare import launch
+from loadtests.command import CHECKS_VARIABLE, LOCUSTFILE, locust_command
+from probes import Config, ConfigError, Exit, load_config
+from probes.engine import run_on_uvloop
+from probes.model import NAME_PATTERN
+from probes.service import DEFAULT_MAX_CONCURRENCY, serve
+
+PROG: Final = "carewatch"
+DEFAULT_CONFIG: Final = "checks.yaml"
+DEFAULT_LISTEN: Final = "127.0.0.1:9640"
+DEFAULT_DEMOCARE: Final = "127.0.0.1:8900"
+DEFAULT_SMTP: Final = "127.0.0.1:8925"
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+HELP_OPTIONS: Final = ("-h", "--help")
+
+Command = Callable[[argparse.Namespace], Exit]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``carewatch`` with ``argv`` (default: the process's arguments); the exit code."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "loadtest":
+        args.locust_options = extra
+    elif extra:
+        args.parser.error(f"unrecognized arguments: {' '.join(extra)}")  # exits: Exit.CONFIG
+    command: Command = args.run
+    return int(command(args))
+
+
+def check(path: str) -> Exit:
+    """``carewatch check FILE``: every located problem on stderr and CONFIG, or a summary."""
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return Exit.CONFIG
+    print(f"{path}: OK: {_counts(config)}")
+    return Exit.OK
+
+
+def serve_command(args: argparse.Namespace) -> Exit:
+    """``carewatch serve``: the exporter until SIGINT or SIGTERM (see ``add_serve_options``)."""
+    logging.basicConfig(level=args.log_level, format=LOG_FORMAT)
+    host, port = args.listen
+    try:
+        run_on_uvloop(
+            serve(
+                args.config,
+                host=host,
+                port=port,
+                location=args.location,
+                max_concurrency=args.max_concurrency,
+            )
+        )
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return Exit.CONFIG
+    except OSError as exc:
+        logging.getLogger(PROG).error("cannot listen on %s:%d: %s", host, port, exc.strerror or exc)
+        return Exit.FAILED
+    except KeyboardInterrupt:  # before the signal handlers are in place
+        pass
+    return Exit.OK
+
+
+def _loadtest(args: argparse.Namespace) -> Exit:
+    """``carewatch loadtest``: become Locust on the locustfile, so Locust's exit code (99 when a
+    threshold broke), its signals and its terminal are the command's own."""
+    if args.config is not None:
+        os.environ[CHECKS_VARIABLE] = args.config
+    options: list[str] = args.locust_options
+    if any(option in HELP_OPTIONS for option in options):
+        print(
+            f"usage: {PROG} loadtest [--config FILE] [LOCUST OPTIONS...]\n\n"
+            f"Runs Locust on {LOCUSTFILE} with the journeys of FILE (default: "
+            f"${CHECKS_VARIABLE}, else {DEFAULT_CONFIG}); every other option is Locust's:\n",
+            flush=True,
+        )
+    command = locust_command(options)
+    try:
+        os.execv(command[0], command)
+    except OSError as exc:
+        print(f"{PROG} loadtest: cannot run {command[0]} -m locust: {exc}", file=sys.stderr)
+    return Exit.FAILED
+
+
+def _check(args: argparse.Namespace) -> Exit:
+    return check(args.file)
+
+
+def _demo(args: argparse.Namespace) -> Exit:
+    """``carewatch demo [start|stop]``: the demo stack in the background."""
+    if args.action == "stop":
+        return launch.stop()
+    return launch.start(args.democare, args.exporter, config=args.config, smtp=args.smtp)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[IPv6]:PORT`` -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def location_name(text: str) -> str:
+    """A ``--location`` value: the same rule as names in checks.yaml, since it is a label."""
+    if not re.match(NAME_PATTERN, text):
+        raise argparse.ArgumentTypeError(
+            f"expected letters, digits, '_', '.' or '-' (at most 64), got {text!r}"
+        )
+    return text
+
+
+def add_serve_options(parser: argparse.ArgumentParser) -> None:
+    """The options of ``carewatch serve`` (and of its alias ``python exporter.py``)."""
+    parser.add_argument(
+        "--config", default=DEFAULT_CONFIG, help="checks file (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--listen",
+        type=parse_listen,
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help="address to serve on (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--location",
+        type=location_name,
+        help="this agent's location label (default: defaults.location)",
+    )
+    parser.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=DEFAULT_MAX_CONCURRENCY,
+        metavar="N",
+        help="runs in progress at once, at most (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=LOG_LEVELS, help="(default: %(default)s)"
+    )
+
+
+def _counts(config: Config) -> str:
+    """``7 channels, 11 journeys, 23 steps`` (``finally`` steps counted)."""
+    steps = sum(len(j.steps) + len(j.finally_steps) for j in config.journeys)
+    return ", ".join(
+        f"{n} {word}{'' if n == 1 else 's'}"
+        for n, word in (
+            (len(config.channels), "channel"),
+            (len(config.journeys), "journey"),
+            (steps, "step"),
+        )
+    )
+
+
+def _version() -> str:
+    try:
+        return version(PROG)
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def _exit_codes() -> str:
+    lines = [f"  {code.value:<3} {code.name:<11} {code.meaning}" for code in Exit]
+    return "exit codes, the same for every subcommand:\n" + "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Synthetic monitoring of customer-care channels, exported to Prometheus.",
+        epilog=_exit_codes(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serving = commands.add_parser(
+        "serve", help="probe the journeys of checks.yaml and serve /metrics (the exporter)"
+    )
+    add_serve_options(serving)
+    serving.set_defaults(parser=serving, run=serve_command)
+
+    checking = commands.add_parser("check", help="validate a checks file and exit")
+    checking.add_argument(
+        "file", nargs="?", default=DEFAULT_CONFIG, metavar="FILE", help="(default: %(default)s)"
+    )
+    checking.set_defaults(parser=checking, run=_check)
+
+    # Every option but --config is Locust's, --help included: nothing is abbreviated or eaten.
+    loading = commands.add_parser(
+        "loadtest",
+        help="run Locust on the journeys of checks.yaml; Locust's options pass through "
+        "(carewatch loadtest --help lists them)",
+        add_help=False,
+        allow_abbrev=False,
+    )
+    loading.add_argument("--config", default=None, metavar="FILE")
+    loading.set_defaults(parser=loading, run=_loadtest)
+
+    demo = commands.add_parser(
+        "demo", help="start (default) or stop democare and the exporter in the background"
+    )
+    demo.add_argument(
+        "action",
+        nargs="?",
+        choices=("start", "stop"),
+        default="start",
+        help="start: wait for every journey and print the URLs (logs in .demo/); stop: stop them",
+    )
+    demo.add_argument(
+        "--democare",
+        default=DEFAULT_DEMOCARE,
+        metavar="HOST:PORT",
+        help="the demo care backend (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--exporter",
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help="the exporter (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--smtp",
+        default=DEFAULT_SMTP,
+        metavar="HOST:PORT",
+        help="democare's SMTP server (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--config", default=DEFAULT_CONFIG, metavar="FILE", help="(default: %(default)s)"
+    )
+    demo.set_defaults(parser=demo, run=_demo)
+    return parser

@@ -1,0 +1,56 @@
+"""``carewatch serve``: one ``Service`` behind its HTTP endpoints until SIGINT or SIGTERM.
+
+SIGHUP reloads checks.yaml (a broken file is rejected and the agent keeps its last good config,
+as ``POST /-/reload`` does). ``serve`` raises what the command maps to an exit code:
+``ConfigError`` when the first load fails, ``OSError`` when the address cannot be bound; it
+returns when a stop signal arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from aiohttp import web
+
+from probes.service.agent import Service
+from probes.service.scheduler import DEFAULT_MAX_CONCURRENCY
+
+log = logging.getLogger("carewatch")
+
+
+async def serve(
+    config_path: str | Path,
+    *,
+    host: str,
+    port: int,
+    location: str | None = None,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+) -> None:
+    """Run the agent of ``config_path`` on ``http://host:port/`` until SIGINT or SIGTERM."""
+    service = Service(config_path, location=location, max_concurrency=max_concurrency)
+    await service.start()
+    runner = web.AppRunner(service.app(), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError:
+        await service.stop()
+        await runner.cleanup()
+        raise
+    log.info("serving on http://%s:%d/metrics", host if ":" not in host else f"[{host}]", port)
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(service.reload()))
+    try:
+        await stopping.wait()
+    finally:
+        log.info("stopping")
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        await service.stop()
+        await runner.cleanup()

@@ -38,6 +38,7 @@ PUBLIC_API: Final = (
     "Defaults",
     "Device",
     "DnsStep",
+    "Exit",
     "Expect",
     "HttpStep",
     "Journey",

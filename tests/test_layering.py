@@ -192,6 +192,8 @@ ACROSS_MODULES: Final = {
     "tests/loadtests/test_parity.py": "the two engines (probes.engine, loadtests) agree",
     "tests/democare/test_messaging.py": "democare's sms and push channels, which share deliveries",
     "tests/democare/test_voice_video.py": "democare's voice and video, joined by a chat handover",
+    "tests/carewatch/test_demo.py": "carewatch demo: the command and democare.launch together",
+    "tests/carewatch/test_install.py": "the wheel that pip install . builds, in a fresh venv",
 }
 
 

@@ -1,32 +1,14 @@
-"""Run the ``carewatch`` command in a fresh interpreter, as a user would.
-
-``carewatch`` here is ``python -m carewatch`` with this repository first on the path, so the
-tests need no reinstall of the console script; tests/carewatch/test_install.py checks the
-installed command itself.
-"""
+"""The ``carewatch`` fixture: the command run in a fresh interpreter (tests/_support/commands)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
-
-#: What a short subcommand (check, --help, demo with a port taken) may take on a loaded machine.
-COMMAND_SECONDS = 60.0
-
-Carewatch = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def environment(**extra: str) -> dict[str, str]:
-    """The test's environment with this repository first on PYTHONPATH."""
-    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, "PYTHONPATH": path, **extra}
+from tests._support.commands import COMMAND_SECONDS, Carewatch, environment
 
 
 @pytest.fixture

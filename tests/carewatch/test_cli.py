@@ -17,8 +17,8 @@ import pytest
 import probes.exits
 from loadtests.command import LOCUSTFILE
 from probes import Exit, load_config
-from tests.carewatch.conftest import Carewatch, environment
-from tests.conftest import FIXTURES, REPO
+from tests._support.commands import Carewatch, environment
+from tests._support.paths import FIXTURES, REPO
 
 SUBCOMMANDS = ("serve", "check", "loadtest", "demo")
 #: Locust's start and stop around a 2 s run, on a loaded 2-core machine.

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from probes import Exit
-from tests.carewatch.conftest import Carewatch
-from tests.conftest import REPO, free_port
+from tests._support.commands import Carewatch
+from tests._support.paths import REPO
+from tests._support.servers import free_port
 
 SERVICES = ("democare", "exporter", "smtp")
 #: Every journey of checks.yaml reports within its interval, timeout and retries (35 s at most

@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 
 from probes import Exit
-from tests.conftest import REPO, free_port
+from tests._support.paths import REPO
+from tests._support.servers import free_port
 
 pytestmark = pytest.mark.e2e
 

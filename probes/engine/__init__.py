@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from probes.engine.engine import Engine
 from probes.engine.loop import new_event_loop, run_on_uvloop
-from probes.engine.webhooks import CallbackHub, Event
+from probes.engine.webhooks import Event, WebhookHub
 from probes.errors import WebhookTimeout
 
-__all__ = ["CallbackHub", "Engine", "Event", "WebhookTimeout", "new_event_loop", "run_on_uvloop"]
+__all__ = ["Engine", "Event", "WebhookHub", "WebhookTimeout", "new_event_loop", "run_on_uvloop"]

@@ -1,9 +1,10 @@
-"""Await steps: wait for the inbound callback that answers what an earlier step sent.
+"""Await steps: wait for the inbound webhook event that answers what an earlier step sent.
 
-The step matches events of its callback with JSON-path assertions, evaluated as an HTTP step's
-``expect.json`` is, on the event's JSON body or its form fields: ``{path: $.Body, contains:
-"${run_id}"}`` correlates an SMS reply with the run that sent the SMS. Its ``delivery`` phase is
-the time from the end of the previous step (the send) to the event's arrival.
+The step matches the events of its webhook (``await: {callback: NAME}``) with JSON-path
+assertions, evaluated as an HTTP step's ``expect.json`` is, on the event's JSON body or its form
+fields: ``{path: $.Body, contains: "${run_id}"}`` correlates an SMS reply with the run that sent
+the SMS. Its ``delivery`` phase is the time from the end of the previous step (the send) to the
+event's arrival.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from typing import Final
 
 from probes.engine.runner import StepContext
-from probes.engine.webhooks import CallbackHub, Event
+from probes.engine.webhooks import Event
 from probes.errors import WebhookTimeout
 from probes.model.durations import format_duration
 from probes.model.steps import AwaitStep
@@ -28,10 +29,10 @@ ACCEPTED: Final = 200
 
 
 async def run_await(step: AwaitStep, ctx: StepContext) -> Failure | None:
-    """Wait for the first event of the step's callback that matches, and take its captures."""
+    """Wait for the first event of the step's webhook that matches, and take its captures."""
     spec = step.await_
-    hub = ctx.callbacks
-    if not isinstance(hub, CallbackHub):
+    hub = ctx.webhooks
+    if hub is None:
         return Failure(Reason.INTERNAL, "no callback receiver in this engine")
     ctx.timer.spent = {Phase.WAIT: 0.0}
     ctx.target = f"callback {spec.callback}"

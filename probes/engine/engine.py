@@ -16,7 +16,7 @@ import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Final
+from typing import Final
 
 from probes.engine.await_step import run_await
 from probes.engine.dns_step import run_dns
@@ -24,6 +24,7 @@ from probes.engine.http_step import run_http
 from probes.engine.runner import Runner, StepContext
 from probes.engine.smtp_step import run_smtp
 from probes.engine.tcp_step import run_tcp
+from probes.engine.webhooks import WebhookHub
 from probes.engine.websocket_step import WEBSOCKET_FAILURES, run_websocket
 from probes.errors import MissingVariable
 from probes.model.config import Journey, Location
@@ -50,12 +51,12 @@ class Engine:
         location: str,
         coordinates: Location | None = None,
         limits: Limits = DEFAULT_LIMITS,
-        callbacks: Any = None,
+        webhooks: WebhookHub | None = None,
     ) -> None:
         self.variables = variables
         self.location = location
         self.coordinates = coordinates
-        self.callbacks = callbacks
+        self.webhooks = webhooks
         self.limits = limits
         self._tls = TlsContexts()
 
@@ -97,7 +98,7 @@ class Engine:
                 limits=self.limits,
                 cleanup=False,
                 previous_end=started,
-                callbacks=self.callbacks,
+                webhooks=self.webhooks,
             )
             deadline = loop.time() + journey.timeout
             for step in journey.steps:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from probes.engine.webhooks import WebhookHub
 from probes.model.config import Journey
 from probes.net.client import Client
 from probes.net.timing import Timer
@@ -35,7 +36,7 @@ class StepContext:
     limits: Limits  # what a target may send back
     cleanup: bool
     previous_end: float  # perf_counter() when the previous step ended, or the attempt began
-    callbacks: Any = None  # the inbound-event hub, for await steps
+    webhooks: WebhookHub | None = None  # where await steps wait for their inbound event
     status: int | None = None  # protocol status learned (HTTP status, SMTP reply code...)
     cert_expiry: float | None = None  # Unix time the peer's certificate expires
     target: str = ""  # what was contacted, for messages

@@ -2,7 +2,7 @@
 
 The email (From, To, Subject, Date, a Message-ID holding the run id, the step's headers and
 body, all templated) goes over STARTTLS, implicit TLS or plain SMTP, with AUTH when the step
-has credentials. Its reply comes back through the callback receiver (an ``await`` step).
+has credentials. Its reply comes back through the webhook receiver (an ``await`` step).
 
 Phases: ``dns``, ``connect`` (TCP), ``tls`` (the STARTTLS command and handshake; with implicit
 TLS the handshake and the server's greeting, which one call reads together) and ``wait`` (the

@@ -1,19 +1,23 @@
-"""Inbound callbacks: the events providers post to ``/callbacks/<name>``, handed to the runs
+"""Inbound webhooks: the events providers post to ``/callbacks/<name>``, handed to the runs
 that wait for them.
+
+checks.yaml calls them ``callbacks:`` (its key, the URL path and the metric names are public and
+keep that word); in the code they are webhooks, so that they are never confused with the voice
+call-back a customer books.
 
 An SMS reply, a push receipt or an inbound email reaches carewatch as a request from the
 provider, not as the answer to one of its own requests. The receiver (``probes.service.receiver``)
 checks each one and delivers it here as an ``Event``; an ``await`` step waits here for the
 event that matches its run, usually on a value the run sent, such as its ``${run_id}``::
 
-    hub = CallbackHub()
+    hub = WebhookHub()
     event = await hub.wait("sms-inbound", lambda e: run_id in e.body.decode(), within=30)
 
 A provider can answer before the run starts waiting (a fast SMS gateway replies while the send
 step is still reading its response), so an event that no run takes is kept a little while for
 runs that start waiting soon after. It counts as ``unmatched`` only when it leaves that buffer.
 
-Pure asyncio, and bounded: the waiters are runs in progress, and the buffer of each callback
+Pure asyncio, and bounded: the waiters are runs in progress, and the buffer of each webhook
 holds at most ``keep`` events, ``keep_bytes`` bytes, for ``keep_for`` seconds.
 """
 
@@ -30,7 +34,7 @@ from typing import Any, Final
 
 from probes.errors import WebhookTimeout
 
-#: How many events nobody waited for are kept per callback, how long, and how many bytes.
+#: How many events nobody waited for are kept per webhook, how long, and how many bytes.
 KEEP: Final = 256
 KEEP_FOR: Final = 60.0
 KEEP_BYTES: Final = 16 * 1024 * 1024
@@ -72,10 +76,10 @@ class _Kept:
     size: int = 0  # bytes of their bodies
 
 
-class CallbackHub:
-    """Where inbound events meet the runs waiting for them, per callback name.
+class WebhookHub:
+    """Where inbound events meet the runs waiting for them, per webhook name.
 
-    An event is offered to the callback's waiters in the order they began waiting and goes to
+    An event is offered to the webhook's waiters in the order they began waiting and goes to
     the first that matches; failing that, it is kept for waiters to come.
     """
 
@@ -85,22 +89,22 @@ class CallbackHub:
         self.keep = keep
         self.keep_for = keep_for
         self.keep_bytes = keep_bytes
-        self._waiters: dict[str, dict[_Waiter, None]] = {}  # an ordered set per callback
+        self._waiters: dict[str, dict[_Waiter, None]] = {}  # an ordered set per webhook
         self._kept: dict[str, _Kept] = {}
         self._counts: Counter[tuple[str, Result]] = Counter()
 
-    async def wait(self, callback: str, predicate: Predicate, within: float) -> Event:
-        """The first event of ``callback`` that ``predicate`` accepts, kept or arriving within
+    async def wait(self, webhook: str, predicate: Predicate, within: float) -> Event:
+        """The first event of ``webhook`` that ``predicate`` accepts, kept or arriving within
         ``within`` seconds; WebhookTimeout if none comes."""
         self.expire()
-        kept = self._kept.get(callback)
+        kept = self._kept.get(webhook)
         for event in kept.events if kept else ():
             if _accepts(predicate, event):
-                self._unkeep(callback, event)
-                self._counts[callback, Result.MATCHED] += 1
+                self._unkeep(webhook, event)
+                self._counts[webhook, Result.MATCHED] += 1
                 return event
         waiter = _Waiter(predicate, asyncio.get_running_loop().create_future())
-        waiters = self._waiters.setdefault(callback, {})
+        waiters = self._waiters.setdefault(webhook, {})
         waiters[waiter] = None
         taken = False
         try:
@@ -112,72 +116,72 @@ class CallbackHub:
                     raise WebhookTimeout(waiter.rejected) from None
                 event = waiter.future.result()  # it came as the time ran out: still in time
             taken = True
-            self._counts[callback, Result.MATCHED] += 1
+            self._counts[webhook, Result.MATCHED] += 1
             return event
         finally:
             del waiters[waiter]
-            if not waiters and self._waiters.get(callback) is waiters:
-                del self._waiters[callback]
+            if not waiters and self._waiters.get(webhook) is waiters:
+                del self._waiters[webhook]
             if not taken and waiter.future.done() and not waiter.future.cancelled():
-                self._keep(callback, waiter.future.result())  # cancelled once it had come
+                self._keep(webhook, waiter.future.result())  # cancelled once it had come
 
-    def deliver(self, callback: str, event: Event) -> bool:
-        """Hand ``event`` to the first run waiting on ``callback`` that matches it: True; or
+    def deliver(self, webhook: str, event: Event) -> bool:
+        """Hand ``event`` to the first run waiting on ``webhook`` that matches it: True; or
         keep it for runs about to wait: False."""
         self.expire()
-        for waiter in self._waiters.get(callback, {}):
+        for waiter in self._waiters.get(webhook, {}):
             if waiter.future.done():
                 continue
             if _accepts(waiter.predicate, event):
                 waiter.future.set_result(event)
                 return True
             waiter.rejected += 1
-        self._keep(callback, event)
+        self._keep(webhook, event)
         return False
 
-    def reject(self, callback: str) -> None:
+    def reject(self, webhook: str) -> None:
         """Count an event the receiver refused (bad signature or token, too large)."""
-        self._counts[callback, Result.REJECTED] += 1
+        self._counts[webhook, Result.REJECTED] += 1
 
-    def count(self, callback: str, result: Result) -> int:
-        """Events of ``callback`` that ended with ``result`` so far."""
-        return self._counts[callback, result]
+    def count(self, webhook: str, result: Result) -> int:
+        """Events of ``webhook`` that ended with ``result`` so far."""
+        return self._counts[webhook, result]
 
     def expire(self) -> None:
         """Drop, and count as unmatched, kept events older than ``keep_for``."""
         oldest = time.perf_counter() - self.keep_for
-        for callback in list(self._kept):
-            kept = self._kept[callback]
+        for webhook in list(self._kept):
+            kept = self._kept[webhook]
             while kept.events and kept.events[0].received_at < oldest:
-                self._drop(callback, kept)
+                self._drop(webhook, kept)
             if not kept.events:
-                del self._kept[callback]
+                del self._kept[webhook]
 
-    def _keep(self, callback: str, event: Event) -> None:
-        kept = self._kept.setdefault(callback, _Kept())
+    def _keep(self, webhook: str, event: Event) -> None:
+        kept = self._kept.setdefault(webhook, _Kept())
         kept.events.append(event)
         kept.size += len(event.body)
         while kept.events and (len(kept.events) > self.keep or kept.size > self.keep_bytes):
-            self._drop(callback, kept)
+            self._drop(webhook, kept)
         if not kept.events:
-            del self._kept[callback]
+            del self._kept[webhook]
 
-    def _drop(self, callback: str, kept: _Kept) -> None:
+    def _drop(self, webhook: str, kept: _Kept) -> None:
         event = kept.events.popleft()
         kept.size -= len(event.body)
-        self._counts[callback, Result.UNMATCHED] += 1
+        self._counts[webhook, Result.UNMATCHED] += 1
 
-    def _unkeep(self, callback: str, event: Event) -> None:
-        kept = self._kept[callback]
+    def _unkeep(self, webhook: str, event: Event) -> None:
+        kept = self._kept[webhook]
         kept.events.remove(event)
         kept.size -= len(event.body)
         if not kept.events:
-            del self._kept[callback]
+            del self._kept[webhook]
 
 
 def _accepts(predicate: Predicate, event: Event) -> bool:
     try:
         return predicate(event)
     except Exception:  # a waiter's bug must not break delivery to the others
-        log.exception("a callback waiter failed to judge an event")
+        log.exception("a webhook waiter failed to judge an event")
         return False

@@ -25,7 +25,6 @@ from probes.model.config import (
     MAX_RETRIES,
     MIN_INTERVAL_SECONDS,
     TOLERATING_FACTOR,
-    Callback,
     Channel,
     ChannelKind,
     Config,
@@ -36,6 +35,7 @@ from probes.model.config import (
     Signature,
     Slo,
     Token,
+    Webhook,
 )
 from probes.model.durations import format_duration, parse_duration
 from probes.model.hours import OpeningHours, is_open
@@ -89,7 +89,6 @@ __all__ = [
     "TOTAL_ENTRY",
     "TOTAL_MEANING",
     "AwaitStep",
-    "Callback",
     "Capture",
     "Channel",
     "ChannelKind",
@@ -125,6 +124,7 @@ __all__ = [
     "Token",
     "Verdict",
     "WebSocketStep",
+    "Webhook",
     "check_address",
     "compile_path",
     "default_thresholds",

@@ -102,8 +102,9 @@ class Token(Frozen):
         return self
 
 
-class Callback(Frozen):
-    """How the receiver on ``/callbacks/<name>`` tells a genuine inbound event: exactly one of
+class Webhook(Frozen):
+    """A provider's webhook (an entry of checks.yaml's ``callbacks:``): how the receiver on
+    ``/callbacks/<name>`` tells a genuine inbound event from a forged one: exactly one of
     ``signature``, ``token``, or ``unsigned: true`` (accept anything: only for a receiver that
     nobody else can reach, since it faces whoever can reach the agent)."""
 
@@ -112,7 +113,7 @@ class Callback(Frozen):
     unsigned: bool = False
 
     @model_validator(mode="after")
-    def _one_check(self) -> Callback:
+    def _one_check(self) -> Webhook:
         given = [k for k in ("signature", "token") if getattr(self, k) is not None]
         given += ["unsigned: true"] if self.unsigned else []
         if len(given) != 1:
@@ -207,7 +208,7 @@ class Config:
     devices: Mapping[str, Device]
     channels: tuple[Channel, ...]
     locations: Mapping[str, Location | None] = field(default_factory=dict)
-    callbacks: Mapping[str, Callback] = field(default_factory=dict)
+    callbacks: Mapping[str, Webhook] = field(default_factory=dict)  # the webhooks, by name
     loadtest: LoadTest | None = None  # the load-test section, for loadtests/
     journeys: tuple[Journey, ...] = field(init=False)
 

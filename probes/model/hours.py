@@ -1,4 +1,4 @@
-"""Opening hours of a staffed channel (voice callback, live chat): when it is open.
+"""Opening hours of a staffed channel (voice call-back, live chat): when it is open.
 
 A journey on a channel that keeps hours runs only while the channel is open; the scheduler asks
 ``is_open`` before a run and sleeps until ``next_change`` otherwise. Both functions are pure: the

@@ -28,12 +28,12 @@ from probes.model._yaml import Located, format_path, load_located
 from probes.model._yaml import Path as DataPath
 from probes.model.config import (
     MIN_INTERVAL_SECONDS,
-    Callback,
     Channel,
     Config,
     Defaults,
     Journey,
     Slo,
+    Webhook,
 )
 from probes.model.networks import PROFILES
 from probes.model.schema import (
@@ -365,7 +365,7 @@ class _Checker:
                 )
         self._variables()
         self._device_headers()
-        self._callback_secrets()
+        self._webhook_secrets()
         channels = _sequence(self.data.get("channels"))
         self._unique(channels, ("channels",), "channel")
         for ci, channel in enumerate(channels):
@@ -414,12 +414,12 @@ class _Checker:
             for sub, text in _strings(_mapping(device).get("headers"), path):
                 self._references(text, sub, defined, _VARIABLES)
 
-    def _callback_secrets(self) -> None:
+    def _webhook_secrets(self) -> None:
         # The receiver checks an event outside any run: no variable or capture has a value there.
         for sub, text in _strings(self.data.get("callbacks"), ("callbacks",)):
             self._references(text, sub, set(), "${env:NAME}: callbacks are checked outside any run")
 
-    def _callback(self, step: dict[str, Any], path: DataPath) -> None:
+    def _awaited_webhook(self, step: dict[str, Any], path: DataPath) -> None:
         name = _mapping(step.get("await")).get("callback")
         known = _mapping(self.data.get("callbacks"))
         if isinstance(name, str) and name not in known:
@@ -448,7 +448,7 @@ class _Checker:
                 if name in names:
                     self.add((*step_path, "name"), f"duplicate step name {name!r}")
                 names.add(name)
-            self._callback(step, step_path)
+            self._awaited_webhook(step, step_path)
             sources = _EARLIER if section == "steps" else _ANY_STEP
             for key, value in step.items():
                 if key in _NOT_TEMPLATED or key == "conversation":
@@ -575,8 +575,8 @@ def _resolve(doc: ConfigDoc, file: str) -> Config:
         loadtest=doc.loadtest,
         # Secrets from the environment come in escaped ($${): the receiver needs them as sent.
         callbacks={
-            name: Callback.model_validate(templating.render(callback.model_dump(), {}))
-            for name, callback in doc.callbacks.items()
+            name: Webhook.model_validate(templating.render(webhook.model_dump(), {}))
+            for name, webhook in doc.callbacks.items()
         },
     )
 

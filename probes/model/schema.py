@@ -11,7 +11,7 @@ from typing import Annotated, Final
 
 from pydantic import Field, StringConstraints
 
-from probes.model.config import MAX_RETRIES, Callback, ChannelKind, Device, Location
+from probes.model.config import MAX_RETRIES, ChannelKind, Device, Location, Webhook
 from probes.model.hours import OpeningHours
 from probes.model.networks import PROFILES, NetworkProfile
 from probes.model.steps import Step
@@ -80,6 +80,6 @@ class ConfigDoc(Frozen):
     devices: Mapping[Name, Device] = Field(default_factory=dict)
     locations: Mapping[Name, Location | None] = Field(default_factory=dict)
     networks: Mapping[Name, NetworkProfile] = Field(default_factory=dict)
-    callbacks: Mapping[Name, Callback] = Field(default_factory=dict)
+    callbacks: Mapping[Name, Webhook] = Field(default_factory=dict)
     loadtest: LoadTest | None = None
     channels: Annotated[tuple[ChannelDoc, ...], Field(min_length=1)]

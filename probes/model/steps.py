@@ -1,7 +1,7 @@
 """Steps and what they expect: every step kind a journey can take, as checks.yaml writes it.
 
 A step's kind is told by its key: ``url`` (HTTP), ``websocket`` (a chat conversation),
-``await`` (an inbound callback: SMS reply, push receipt, email), ``tcp``, ``dns`` or ``smtp``.
+``await`` (an inbound webhook: SMS reply, push receipt, email), ``tcp``, ``dns`` or ``smtp``.
 Like the rest of the model, this module imports no engine.
 """
 
@@ -299,7 +299,7 @@ class WebSocketStep(Frozen):
 class AwaitSpec(Frozen):
     """Wait for an inbound event on ``/callbacks/<callback>`` that matches, for ``within``."""
 
-    callback: Name
+    callback: Name  # the webhook's name under checks.yaml's callbacks:
     within: Seconds
     match: tuple[JsonAssertion, ...] = ()
 
@@ -453,7 +453,7 @@ class SmtpSpec(Frozen):
 
 
 class SmtpStep(Frozen):
-    """Send an email to a care address; its reply comes back through a callback (``await``)."""
+    """Send an email to a care address; its reply comes back through a webhook (``await``)."""
 
     name: Name
     smtp: SmtpSpec

@@ -94,7 +94,7 @@ def json_problem(
 ) -> str | None:
     """Why ``document`` breaks ``assertion``, or None: ``'$.token: expected to exist'``.
 
-    The one JSON-path check of every step kind: an HTTP body, a chat message, a callback.
+    The one JSON-path check of every step kind: an HTTP body, a chat message, a webhook event.
     """
     path = render_str(assertion.path, scope)
     try:

@@ -26,7 +26,7 @@ class Reason(StrEnum):
     ASSERTION = "assertion"  # a header, body or JSON-path expectation failed
     CAPTURE = "capture"  # a value to capture for later steps was not in the response
     PROTOCOL = "protocol"  # a malformed or oversized response, a bad URL, too many redirects
-    CALLBACK_TIMEOUT = "callback_timeout"  # no matching inbound callback came within its time
+    CALLBACK_TIMEOUT = "callback_timeout"  # no matching webhook event came within its time
     INTERNAL = "internal"  # a bug in carewatch itself; the message says what
 
 

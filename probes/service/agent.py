@@ -2,7 +2,7 @@
 
 Endpoints: ``/metrics``, ``/-/healthy``, ``/-/ready``, ``POST /-/reload``,
 ``/probe?journey=NAME`` (run one journey now and return every step as JSON) and
-``POST /callbacks/<name>`` (inbound events for await steps, see ``probes.service.receiver``).
+``POST /callbacks/<name>`` (webhooks for await steps, see ``probes.service.receiver``).
 ``carewatch serve`` runs it (``probes.service.server``); tests build it in-process:
 
 >>> service = Service("checks.yaml", location="paris")   # doctest: +SKIP
@@ -35,13 +35,13 @@ from prometheus_client import (
 
 from probes import metrics as m
 from probes.engine.engine import Engine
-from probes.engine.webhooks import CallbackHub
+from probes.engine.webhooks import WebhookHub
 from probes.errors import ConfigError, Problem
 from probes.model.config import Config, Journey
 from probes.model.load import load_config
 from probes.runs.results import RunResult
 from probes.service.exposition import Exposition
-from probes.service.receiver import CallbackCollector, Receiver
+from probes.service.receiver import WebhookCollector, WebhookReceiver
 from probes.service.scheduler import DEFAULT_MAX_CONCURRENCY, Scheduler
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
@@ -67,7 +67,7 @@ class Service:
         *,
         location: str | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-        callbacks: CallbackHub | None = None,
+        webhooks: WebhookHub | None = None,
     ) -> None:
         self.config_path = str(config_path)
         self._location_arg = location
@@ -81,12 +81,12 @@ class Service:
         platform_collector.PlatformCollector(registry=self.registry)
         gc_collector.GCCollector(registry=self.registry)
         # One hub for the agent's life: runs waiting across a reload keep waiting.
-        self.callbacks = CallbackHub() if callbacks is None else callbacks
-        self._receiver = Receiver(
-            self.callbacks, lambda: self.config.callbacks if self.config else {}
+        self.webhooks = WebhookHub() if webhooks is None else webhooks
+        self._receiver = WebhookReceiver(
+            self.webhooks, lambda: self.config.callbacks if self.config else {}
         )
         self.registry.register(
-            CallbackCollector(self.callbacks, lambda: self.config.callbacks if self.config else ())
+            WebhookCollector(self.webhooks, lambda: self.config.callbacks if self.config else ())
         )
         self._lateness = Histogram(
             m.SCHEDULER_LATENESS,
@@ -165,7 +165,7 @@ class Service:
                 config.variables,
                 location=location,
                 coordinates=config.locations.get(location),
-                callbacks=self.callbacks,
+                webhooks=self.webhooks,
             )
             self.exposition.configure(config, location=location)
             self.scheduler.schedule(j for j in config.journeys if j.runs_at(location))

@@ -1,15 +1,15 @@
-"""The inbound receiver, ``POST /callbacks/<name>``: where providers deliver SMS replies, push
-receipts and inbound email to carewatch.
+"""The webhook receiver, ``POST /callbacks/<name>``: where providers deliver SMS replies, push
+receipts and inbound email to carewatch (checks.yaml's ``callbacks:``).
 
-It faces whoever can reach the agent, so each callback checks an HMAC signature or a shared
+It faces whoever can reach the agent, so each webhook checks an HMAC signature or a shared
 token (compared in constant time) before an event may reach a run, and bodies are capped at
-``MAX_CALLBACK_BYTES``. A JSON body is matched as JSON; a form body
+``MAX_WEBHOOK_BYTES``. A JSON body is matched as JSON; a form body
 (``application/x-www-form-urlencoded``, as SMS gateways post) as an object of its fields.
 
 Answers: 200 ``{"matched": true}`` when a waiting run took the event, 200
 ``{"matched": false}`` when none waits for it yet (it is kept a little while, see
 ``probes.engine.webhooks``), 401 for a missing or wrong signature or token, 404 for a name that
-checks.yaml does not define, 413 for a body over ``MAX_CALLBACK_BYTES``.
+checks.yaml does not define, 413 for a body over ``MAX_WEBHOOK_BYTES``.
 """
 
 from __future__ import annotations
@@ -27,35 +27,35 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from probes import metrics as m
-from probes.engine.webhooks import CallbackHub, Event, Result
-from probes.model.config import Callback
+from probes.engine.webhooks import Event, Result, WebhookHub
+from probes.model.config import Webhook
 
-MAX_CALLBACK_BYTES: Final = 1024 * 1024
+MAX_WEBHOOK_BYTES: Final = 1024 * 1024
 FORM: Final = "application/x-www-form-urlencoded"
 _READ_CHUNK: Final = 64 * 1024
 
 
-class Receiver:
-    """Serves ``/callbacks/{name}`` for the callbacks that ``callbacks()`` returns (the running
+class WebhookReceiver:
+    """Serves ``/callbacks/{name}`` for the webhooks that ``webhooks()`` returns (the running
     config's, so a reload takes effect at once)."""
 
-    def __init__(self, hub: CallbackHub, callbacks: Callable[[], Mapping[str, Callback]]) -> None:
+    def __init__(self, hub: WebhookHub, webhooks: Callable[[], Mapping[str, Webhook]]) -> None:
         self.hub = hub
-        self._callbacks = callbacks
+        self._webhooks = webhooks
 
     async def handle(self, request: web.Request) -> web.Response:
         arrived = time.perf_counter()
         name = request.match_info["name"]
-        callback = self._callbacks().get(name)
-        if callback is None:
+        webhook = self._webhooks().get(name)
+        if webhook is None:
             return web.json_response({"error": "no such callback"}, status=404)
-        body = await _read(request, MAX_CALLBACK_BYTES)
+        body = await _read(request, MAX_WEBHOOK_BYTES)
         if body is None:
             self.hub.reject(name)
             return web.json_response(
-                {"error": f"body larger than {MAX_CALLBACK_BYTES} bytes"}, status=413
+                {"error": f"body larger than {MAX_WEBHOOK_BYTES} bytes"}, status=413
             )
-        if not verified(callback, request.headers, request.query, body):
+        if not verified(webhook, request.headers, request.query, body):
             self.hub.reject(name)
             return web.json_response({"error": "signature or token missing or wrong"}, status=401)
         event = Event(
@@ -68,12 +68,12 @@ class Receiver:
 
 
 def verified(
-    callback: Callback, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
+    webhook: Webhook, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
 ) -> bool:
-    """Whether the request carries ``callback``'s signature or token. ``headers`` must look
+    """Whether the request carries ``webhook``'s signature or token. ``headers`` must look
     names up ignoring case (aiohttp's do)."""
-    if callback.signature is not None:
-        signature = callback.signature
+    if webhook.signature is not None:
+        signature = webhook.signature
         digest = hmac.new(signature.secret.encode(), body, signature.algorithm).digest()
         if signature.encoding == "hex":
             wanted = signature.prefix + digest.hex()
@@ -81,11 +81,11 @@ def verified(
             return hmac.compare_digest(_bytes(given.lower()), _bytes(wanted.lower()))
         wanted = signature.prefix + base64.b64encode(digest).decode()
         return hmac.compare_digest(_bytes(headers.get(signature.header, "")), _bytes(wanted))
-    if callback.token is not None:
-        token = callback.token
+    if webhook.token is not None:
+        token = webhook.token
         sent = headers.get(token.header) if token.header else query.get(token.query or "")
         return sent is not None and hmac.compare_digest(_bytes(sent), _bytes(token.value))
-    return callback.unsigned
+    return webhook.unsigned
 
 
 def document(content_type: str, body: bytes) -> Any:
@@ -102,13 +102,13 @@ def document(content_type: str, body: bytes) -> Any:
         return None
 
 
-class CallbackCollector(Collector):
-    """``carewatch_callback_events_total`` for the configured callbacks, at 0 from the start.
+class WebhookCollector(Collector):
+    """``carewatch_callback_events_total`` for the configured webhooks, at 0 from the start.
 
     Collecting also expires the events kept too long, so ``unmatched`` is current at a scrape.
     """
 
-    def __init__(self, hub: CallbackHub, names: Callable[[], Iterable[str]]) -> None:
+    def __init__(self, hub: WebhookHub, names: Callable[[], Iterable[str]]) -> None:
         self.hub = hub
         self._names = names
 

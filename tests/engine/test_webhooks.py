@@ -1,5 +1,6 @@
-"""Callbacks and await steps: the receiver of a real in-process Service, fed by real HTTP POSTs
-from a test SMS gateway on loopback; the hub on its own; and the config rules around them.
+"""Webhooks (checks.yaml's ``callbacks:``) and await steps: the receiver of a real in-process
+Service, fed by real HTTP POSTs from a test SMS gateway on loopback; the hub on its own; and the
+config rules around them.
 
 The gateway answers ``POST /send`` at once and, like a real SMS gateway, posts the reply to the
 agent's ``/callbacks/sms-inbound`` later, signed, as a form.
@@ -27,12 +28,12 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from probes.engine.engine import Engine
-from probes.engine.webhooks import CallbackHub, Event, Result
+from probes.engine.webhooks import Event, Result, WebhookHub
 from probes.errors import ConfigError, WebhookTimeout
 from probes.model.load import parse_config
 from probes.runs.results import Outcome, Phase, Reason, RunResult, StepResult
 from probes.service.agent import Service
-from probes.service.receiver import MAX_CALLBACK_BYTES, document
+from probes.service.receiver import MAX_WEBHOOK_BYTES, document
 from tests._support.servers import ServerFactory
 from tests._support.timing import CLOCK_SLACK, SLACK
 
@@ -149,14 +150,14 @@ class Agent:
         async with self.session.get(f"{self.url}/metrics") as response:
             return await response.text()
 
-    async def events(self, callback: str) -> dict[str, float]:
-        """``carewatch_callback_events_total`` of ``callback``, by result."""
+    async def events(self, webhook: str) -> dict[str, float]:
+        """``carewatch_callback_events_total`` of ``webhook``, by result."""
         out: dict[str, float] = {}
         for family in text_string_to_metric_families(await self.metrics()):
             for sample in family.samples:
                 if (
                     sample.name == "carewatch_callback_events_total"
-                    and sample.labels["callback"] == callback
+                    and sample.labels["callback"] == webhook
                 ):
                     out[sample.labels["result"]] = sample.value
         return out
@@ -168,7 +169,7 @@ async def started_agent(
     write_config: Callable[[str], Path],
     *,
     within: str = "3s",
-    hub: CallbackHub | None = None,
+    hub: WebhookHub | None = None,
 ) -> AsyncIterator[Agent]:
     gateway = Gateway()
     app = web.Application()
@@ -178,7 +179,7 @@ async def started_agent(
     service = Service(
         write_config(CONFIG.format(gateway=gateway.url, within=within)),
         location="test",
-        callbacks=hub,
+        webhooks=hub,
     )
     await service.start()
     await service.stop()  # no scheduled runs: each test runs the journey itself
@@ -211,7 +212,7 @@ async def test_fifty_runs_at_once_each_get_their_own_reply(
     aiohttp_server: ServerFactory, write_config: Callable[[str], Path]
 ) -> None:
     shuffled = random.Random(7)
-    hub = CallbackHub(keep_for=0.3)  # so unmatched noise is counted within the test
+    hub = WebhookHub(keep_for=0.3)  # so unmatched noise is counted within the test
     async with started_agent(aiohttp_server, write_config, hub=hub) as agent:
         agent.gateway.delay = lambda: shuffled.uniform(0.05, 0.6)  # replies come back shuffled
         noise_runs = 3
@@ -298,13 +299,13 @@ async def test_an_engine_without_a_receiver_says_so() -> None:
 
 async def post(
     agent: Agent,
-    callback: str,
+    webhook: str,
     body: bytes = b'{"status": "delivered"}',
     *,
     headers: dict[str, str] | None = None,
     query: str = "",
 ) -> tuple[int, object]:
-    url = f"{agent.url}/callbacks/{callback}{query}"
+    url = f"{agent.url}/callbacks/{webhook}{query}"
     async with agent.session.post(url, data=body, headers=headers or {}) as response:
         return response.status, await response.json()
 
@@ -326,8 +327,8 @@ async def test_a_signature_is_checked(agent: Agent) -> None:
 
 
 async def test_a_token_in_a_header_or_the_query_is_checked(agent: Agent) -> None:
-    async def status(callback: str, headers: dict[str, str] | None = None, query: str = "") -> int:
-        return (await post(agent, callback, headers=headers, query=query))[0]
+    async def status(webhook: str, headers: dict[str, str] | None = None, query: str = "") -> int:
+        return (await post(agent, webhook, headers=headers, query=query))[0]
 
     assert await status("push-receipts", headers={"X-Callback-Token": "push-token"}) == 200
     assert await status("push-receipts", headers={"x-callback-token": "push-token"}) == 200
@@ -343,11 +344,11 @@ async def test_a_token_in_a_header_or_the_query_is_checked(agent: Agent) -> None
 
 async def test_unknown_names_and_large_bodies_are_refused(agent: Agent) -> None:
     assert await post(agent, "nobody") == (404, {"error": "no such callback"})
-    large = b"x" * (MAX_CALLBACK_BYTES + 1)
+    large = b"x" * (MAX_WEBHOOK_BYTES + 1)
     status, answer = await post(agent, "lab", large)
     assert status == 413
-    assert answer == {"error": f"body larger than {MAX_CALLBACK_BYTES} bytes"}
-    assert (await post(agent, "lab", b"x" * MAX_CALLBACK_BYTES))[0] == 200
+    assert answer == {"error": f"body larger than {MAX_WEBHOOK_BYTES} bytes"}
+    assert (await post(agent, "lab", b"x" * MAX_WEBHOOK_BYTES))[0] == 200
     text = await agent.metrics()
     assert 'carewatch_callback_events_total{callback="lab",result="rejected"} 1.0' in text
     assert "nobody" not in text  # a name from outside never becomes a label
@@ -383,7 +384,7 @@ def about(word: str) -> Callable[[Event], bool]:
 
 
 async def test_the_first_waiter_that_matches_takes_the_event() -> None:
-    hub = CallbackHub()
+    hub = WebhookHub()
     first = asyncio.ensure_future(hub.wait("sms", about("a"), 1))
     second = asyncio.ensure_future(hub.wait("sms", about("a"), 1))
     other = asyncio.ensure_future(hub.wait("sms", about("b"), 1))
@@ -393,7 +394,7 @@ async def test_the_first_waiter_that_matches_takes_the_event() -> None:
     assert hub.deliver("sms", event("b1"))
     assert hub.deliver("sms", event("a2"))
     assert not hub.deliver("sms", event("a3"))  # nobody left: kept
-    assert not hub.deliver("push", event("a4"))  # another callback's waiters are not asked
+    assert not hub.deliver("push", event("a4"))  # another webhook's waiters are not asked
 
     assert (await first).body == b"a1"
     assert (await second).body == b"a2"
@@ -402,7 +403,7 @@ async def test_the_first_waiter_that_matches_takes_the_event() -> None:
 
 
 async def test_kept_events_are_bounded_in_number_bytes_and_time() -> None:
-    hub = CallbackHub(keep=3, keep_for=0.2, keep_bytes=10)
+    hub = WebhookHub(keep=3, keep_for=0.2, keep_bytes=10)
     for n in range(5):
         hub.deliver("sms", event(f"n{n}"))  # 2 bytes each
     assert hub.count("sms", Result.UNMATCHED) == 2  # the oldest two made room
@@ -422,7 +423,7 @@ async def test_kept_events_are_bounded_in_number_bytes_and_time() -> None:
 
 
 async def test_a_timed_out_waiter_says_how_many_others_it_saw() -> None:
-    hub = CallbackHub()
+    hub = WebhookHub()
     waiting = asyncio.ensure_future(hub.wait("sms", about("mine"), 0.2))
     await asyncio.sleep(0)
     hub.deliver("sms", event("theirs"))
@@ -443,7 +444,7 @@ def problems(text: str) -> dict[str, str]:
     return {p.path: p.message for p in caught.value.problems}
 
 
-def test_an_await_step_names_a_defined_callback_and_waits_no_longer_than_the_journey() -> None:
+def test_an_await_step_names_a_defined_webhook_and_waits_no_longer_than_the_journey() -> None:
     found = problems(
         """\
         defaults: {timeout: 10s}
@@ -473,7 +474,7 @@ def test_an_await_step_names_a_defined_callback_and_waits_no_longer_than_the_jou
     }
 
 
-def test_a_callback_checks_exactly_one_way_with_secrets_from_the_environment() -> None:
+def test_a_webhook_checks_exactly_one_way_with_secrets_from_the_environment() -> None:
     found = problems(
         """\
         callbacks:

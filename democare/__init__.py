@@ -2,7 +2,7 @@
 
 It serves every care channel on loopback: the ``app``, the ``self_service`` help centre, the
 store ``locator``, the ``agent`` console, a ``chat`` WebSocket with a bot that hands over to an
-agent, an ``sms`` gateway, a ``push`` service, ``email`` over SMTP, ``voice`` callbacks and
+agent, an ``sms`` gateway, a ``push`` service, ``email`` over SMTP, ``voice`` call-backs and
 ``video`` sessions. SMS, push and email answer later, by POSTing signed deliveries to webhooks.
 An operator injects faults into any channel through /_faults, including replies that never come
 (``no_reply``) or come late (``late_reply``).

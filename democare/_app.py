@@ -15,7 +15,6 @@ from aiohttp import web
 
 from democare import _fault_api, _health, _webhook_api
 from democare._appkeys import (
-    CALLBACKS,
     CONVERSATIONS,
     DELIVERER,
     FAULTS,
@@ -23,9 +22,9 @@ from democare._appkeys import (
     STATE,
     TIMINGS,
     VIDEO_SESSIONS,
+    VOICE_CALLBACKS,
     WEBHOOKS,
 )
-from democare._callbacks import Callbacks
 from democare._channels import agent as agent_channel
 from democare._channels import app as app_channel
 from democare._channels import chat as chat_channel
@@ -46,6 +45,7 @@ from democare._smtp import SMTP_SERVER, SmtpServer
 from democare._state import DEFAULT_LIMITS, CareState, Clock, Limits, utc_now
 from democare._timings import DEFAULT_TIMINGS, Timings
 from democare._video_sessions import VideoSessions
+from democare._voice_callbacks import VoiceCallbacks
 from democare._webhooks import DEFAULT_WEBHOOK_SECRET, Webhooks
 
 MAX_BODY_BYTES: Final = 64 * 1024
@@ -97,7 +97,7 @@ def build_app(
         limits=limits, clock=clock, handoff=timedelta(milliseconds=timings.sms_handoff_ms)
     )
     application[CONVERSATIONS] = Conversations(limits=limits, clock=clock)
-    application[CALLBACKS] = Callbacks(limits=limits, clock=clock)
+    application[VOICE_CALLBACKS] = VoiceCallbacks(limits=limits, clock=clock)
     application[VIDEO_SESSIONS] = VideoSessions(limits=limits, clock=clock)
     application[chat_channel.CHAT_SOCKETS] = chat_channel.ChatSockets()
     application.on_response_prepare.append(add_request_id)

@@ -11,7 +11,6 @@ from typing import Final
 
 from aiohttp import web
 
-from democare._callbacks import Callbacks
 from democare._conversations import Conversations
 from democare._deliveries import Deliverer
 from democare._faults import FaultTable
@@ -19,6 +18,7 @@ from democare._sms_messages import SmsMessages
 from democare._state import CareState
 from democare._timings import Timings
 from democare._video_sessions import VideoSessions
+from democare._voice_callbacks import VoiceCallbacks
 from democare._webhooks import Webhooks
 
 STATE: Final = web.AppKey("state", CareState)
@@ -35,7 +35,7 @@ SMS_MESSAGES: Final = web.AppKey("sms_messages", SmsMessages)
 """Messages the SMS gateway accepted."""
 CONVERSATIONS: Final = web.AppKey("conversations", Conversations)
 """Chat conversations and their handovers."""
-CALLBACKS: Final = web.AppKey("callbacks", Callbacks)
-"""Voice callbacks booked."""
+VOICE_CALLBACKS: Final = web.AppKey("voice_callbacks", VoiceCallbacks)
+"""Voice call-backs booked."""
 VIDEO_SESSIONS: Final = web.AppKey("video_sessions", VideoSessions)
 """Video sessions opened."""

@@ -1,13 +1,13 @@
 """Chat conversations and their handovers to human agents, which carry the context along.
 
 A handover keeps what the agent needs: who the customer is (when they logged in), what they
-asked about, the transcript, and the callbacks and video sessions booked for it since::
+asked about, the transcript, and the voice call-backs and video sessions booked for it since::
 
     conversations = Conversations(limits=DEFAULT_LIMITS, clock=utc_now)
     conversation = conversations.start(customer_id="C-10001")
     conversations.record(conversation, Speaker.CUSTOMER, "My bill is wrong")
     handover = conversations.hand_over(conversation)
-    conversations.attach_callback(handover.context_id, "CB-...")
+    conversations.attach_voice_callback(handover.context_id, "CB-...")
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class Handover:
     conversation: Conversation
     agent: str
     created_at: datetime
-    callback_ids: deque[str] = field(default_factory=deque)
+    voice_callback_ids: deque[str] = field(default_factory=deque)
     video_session_ids: deque[str] = field(default_factory=deque)
 
 
@@ -102,7 +102,7 @@ class Conversations:
             conversation=conversation,
             agent=AGENT_NAME,
             created_at=self._clock(),
-            callback_ids=deque(maxlen=self._limits.max_attached),
+            voice_callback_ids=deque(maxlen=self._limits.max_attached),
             video_session_ids=deque(maxlen=self._limits.max_attached),
         )
         conversation.handover = handover
@@ -123,11 +123,11 @@ class Conversations:
         )
         return list(itertools.islice(theirs, self._limits.max_recent))
 
-    def attach_callback(self, context_id: str, callback_id: str) -> None:
-        """List a voice callback booked for this context in its handover."""
+    def attach_voice_callback(self, context_id: str, callback_id: str) -> None:
+        """List a voice call-back booked for this context in its handover."""
         handover = self._handovers.get(context_id)
         if handover is not None:
-            handover.callback_ids.append(callback_id)
+            handover.voice_callback_ids.append(callback_id)
 
     def attach_video_session(self, context_id: str, session_id: str) -> None:
         """List a video session opened for this context in its handover."""

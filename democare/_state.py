@@ -54,8 +54,8 @@ class Limits:
     """Lines kept per chat transcript, the oldest forgotten first."""
     max_handovers: int = 1_000
     max_attached: int = 20
-    """Callbacks and video sessions listed per handover."""
-    max_callbacks: int = 10_000
+    """Voice call-backs and video sessions listed per handover."""
+    max_voice_callbacks: int = 10_000
     max_video_sessions: int = 10_000
     max_pending_deliveries: int = 1_000
     """Webhook deliveries waiting or in flight; more are dropped and counted."""

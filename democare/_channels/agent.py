@@ -22,10 +22,10 @@ from typing import Final
 
 from aiohttp import web
 
-from democare._appkeys import CALLBACKS, CONVERSATIONS, STATE, VIDEO_SESSIONS
+from democare._appkeys import CONVERSATIONS, STATE, VIDEO_SESSIONS, VOICE_CALLBACKS
 from democare._channels import Channel
 from democare._channels.video import session_json
-from democare._channels.voice import callback_json
+from democare._channels.voice import voice_callback_json
 from democare._conversations import Handover
 from democare._http import iso8601, json_response, not_found, unauthorized
 from democare._state import Ticket
@@ -74,7 +74,7 @@ async def handover_context(request: web.Request) -> web.Response:
     if handover is None:
         raise not_found()
     conversation = handover.conversation
-    callbacks = request.app[CALLBACKS]
+    voice_callbacks = request.app[VOICE_CALLBACKS]
     video_sessions = request.app[VIDEO_SESSIONS]
     return json_response(
         {
@@ -89,9 +89,9 @@ async def handover_context(request: web.Request) -> web.Response:
                 for line in conversation.transcript
             ],
             "callbacks": [
-                callback_json(callback)
-                for callback_id in handover.callback_ids
-                if (callback := callbacks.get(callback_id)) is not None
+                voice_callback_json(callback)
+                for callback_id in handover.voice_callback_ids
+                if (callback := voice_callbacks.get(callback_id)) is not None
             ],
             "video_sessions": [
                 {**session_json(session), "expires_at": iso8601(session.expires_at)}

@@ -1,4 +1,4 @@
-"""Voice callbacks and video sessions, alone and attached to a chat handover's context."""
+"""Voice call-backs and video sessions, alone and attached to a chat handover's context."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from democare._app import build_app
-from democare._callbacks import next_slot
+from democare._voice_callbacks import next_slot
 
 if TYPE_CHECKING:
     from conftest import Client, MakeCare

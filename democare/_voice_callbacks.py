@@ -1,11 +1,11 @@
-"""Voice callbacks customers booked, each in a quarter-hour slot at least ten minutes ahead.
+"""Voice call-backs customers booked, each in a quarter-hour slot at least ten minutes ahead.
 
 ::
 
-    callbacks = Callbacks(limits=DEFAULT_LIMITS, clock=utc_now)
-    callback = callbacks.schedule(msisdn="+33612345678", context_id=None, reason="Billing")
-    callback.slot       # e.g. 09:15:00Z when booked at 09:03
-    callbacks.cancel(callback.callback_id).status  # CallbackStatus.CANCELLED
+    booked = VoiceCallbacks(limits=DEFAULT_LIMITS, clock=utc_now)
+    call = booked.schedule(msisdn="+33612345678", context_id=None, reason="Billing")
+    call.slot       # e.g. 09:15:00Z when booked at 09:03
+    booked.cancel(call.callback_id).status  # VoiceCallbackStatus.CANCELLED
 """
 
 from __future__ import annotations
@@ -34,15 +34,15 @@ def next_slot(now: datetime) -> datetime:
     return slot if slot == earliest else slot + timedelta(minutes=SLOT_MINUTES)
 
 
-class CallbackStatus(StrEnum):
-    """Where a callback is in its life."""
+class VoiceCallbackStatus(StrEnum):
+    """Where a voice call-back is in its life."""
 
     SCHEDULED = "scheduled"
     CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)
-class Callback:
+class VoiceCallback:
     """A call care promised to make to the customer."""
 
     callback_id: str
@@ -50,43 +50,43 @@ class Callback:
     context_id: str | None
     reason: str | None
     slot: datetime
-    status: CallbackStatus
+    status: VoiceCallbackStatus
     created_at: datetime
 
 
-class Callbacks:
-    """The newest ``Limits.max_callbacks`` callbacks, by id."""
+class VoiceCallbacks:
+    """The newest ``Limits.max_voice_callbacks`` voice call-backs, by id."""
 
     def __init__(self, *, limits: Limits = DEFAULT_LIMITS, clock: Clock = utc_now) -> None:
-        self._max = limits.max_callbacks
+        self._max = limits.max_voice_callbacks
         self._clock = clock
-        self._callbacks: OrderedDict[str, Callback] = OrderedDict()
+        self._booked: OrderedDict[str, VoiceCallback] = OrderedDict()
 
-    def schedule(self, *, msisdn: str, context_id: str | None, reason: str | None) -> Callback:
-        """Book a callback in the next free slot (every slot is free in the demo)."""
+    def schedule(self, *, msisdn: str, context_id: str | None, reason: str | None) -> VoiceCallback:
+        """Book a call-back in the next free slot (every slot is free in the demo)."""
         now = self._clock()
-        callback = Callback(
+        callback = VoiceCallback(
             callback_id=f"CB-{secrets.token_hex(_ID_BYTES)}",
             msisdn=msisdn,
             context_id=context_id,
             reason=reason,
             slot=next_slot(now),
-            status=CallbackStatus.SCHEDULED,
+            status=VoiceCallbackStatus.SCHEDULED,
             created_at=now,
         )
-        self._callbacks[callback.callback_id] = callback
-        trim_oldest(self._callbacks, self._max)
+        self._booked[callback.callback_id] = callback
+        trim_oldest(self._booked, self._max)
         return callback
 
-    def get(self, callback_id: str) -> Callback | None:
-        """The callback with this id, if still remembered."""
-        return self._callbacks.get(callback_id)
+    def get(self, callback_id: str) -> VoiceCallback | None:
+        """The call-back with this id, if still remembered."""
+        return self._booked.get(callback_id)
 
-    def cancel(self, callback_id: str) -> Callback | None:
-        """Cancel the callback; cancelling it again changes nothing."""
-        callback = self._callbacks.get(callback_id)
+    def cancel(self, callback_id: str) -> VoiceCallback | None:
+        """Cancel the call-back; cancelling it again changes nothing."""
+        callback = self._booked.get(callback_id)
         if callback is None:
             return None
-        cancelled = replace(callback, status=CallbackStatus.CANCELLED)
-        self._callbacks[callback_id] = cancelled
+        cancelled = replace(callback, status=VoiceCallbackStatus.CANCELLED)
+        self._booked[callback_id] = cancelled
         return cancelled

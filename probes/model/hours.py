@@ -1,8 +1,9 @@
 """Opening hours of a staffed channel (voice call-back, live chat): when it is open.
 
-A journey on a channel that keeps hours runs only while the channel is open; the scheduler asks
-``is_open`` before a run and sleeps until ``next_change`` otherwise. Both functions are pure: the
-time is an argument, never read from a clock.
+A journey on a channel that keeps hours runs only while the channel is open: at each of the
+journey's ticks the scheduler asks ``is_open`` and skips the run while the channel is closed, and
+the exposition publishes it as ``carewatch_channel_open``. ``is_open`` is pure: the time is an
+argument, never read from a clock.
 
 Example, on a channel in checks.yaml::
 
@@ -42,7 +43,7 @@ import itertools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Annotated, Final, Literal, TypeAlias, cast, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -58,15 +59,6 @@ CLOSED: Final = "closed"
 MINUTES_PER_DAY: Final = 24 * 60
 MINUTES_PER_WEEK: Final = 7 * MINUTES_PER_DAY
 _MICROSECONDS_PER_MINUTE: Final = 60 * 1_000_000
-#: ``next_change`` looks this far past the last special date (``at``'s date or the last
-#: holiday) before concluding the state never changes: two weeks, so that a schedule open only
-#: in an hour a clock change skips is still found on the same weekday a week later.
-_HORIZON: Final = timedelta(days=15)
-#: ``next_change`` scans time in windows of this length, in order.
-_WINDOW: Final = timedelta(days=1)
-#: Offset changes are looked for at this spacing, then pinned down by bisection. Zones change
-#: offset at most twice a year, so two changes never fall within one step.
-_OFFSET_PROBE: Final = timedelta(hours=6)
 
 _RANGE: Final = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 RANGE_EXPECTED: Final = "expected a time range such as '08:00-20:00', a list of them, or 'closed'"
@@ -286,6 +278,7 @@ def _open_minutes(hours: OpeningHours, day: date) -> list[tuple[int, int]]:
 def is_open(hours: OpeningHours, at: datetime) -> bool:
     """Whether the channel is open at the instant ``at`` (an aware datetime, any zone).
 
+    >>> from datetime import UTC
     >>> spec = {"tz": "Europe/Paris", "weekly": {"mon": "08:00-20:00"}}
     >>> hours = OpeningHours.model_validate(spec)
     >>> is_open(hours, datetime(2026, 6, 1, 6, 0, tzinfo=UTC))  # Monday 08:00 in Paris
@@ -300,73 +293,3 @@ def is_open(hours: OpeningHours, at: datetime) -> bool:
         start * _MICROSECONDS_PER_MINUTE <= since_midnight < end * _MICROSECONDS_PER_MINUTE
         for start, end in _open_minutes(hours, local.date())
     )
-
-
-def _offset(instant: datetime, zone: ZoneInfo) -> timedelta | None:
-    return instant.astimezone(zone).utcoffset()
-
-
-def _offset_changes(zone: ZoneInfo, start: datetime, end: datetime) -> Iterator[datetime]:
-    """Instants in ``[start, end)`` at which the zone's UTC offset changes (whole seconds)."""
-    probe = start
-    while probe < end:
-        after = min(probe + _OFFSET_PROBE, end)
-        before_offset = _offset(probe, zone)
-        if _offset(after, zone) != before_offset:
-            low, high = 0, int((after - probe).total_seconds())  # offset differs at high
-            while high - low > 1:
-                middle = (low + high) // 2
-                if _offset(probe + timedelta(seconds=middle), zone) == before_offset:
-                    low = middle
-                else:
-                    high = middle
-            yield probe + timedelta(seconds=high)
-        probe = after
-
-
-def _candidates(hours: OpeningHours, start: datetime, end: datetime) -> set[datetime]:
-    """Every instant in ``[start, end)`` at which the open/closed state may flip.
-
-    The state is a function of the local wall clock, so it can flip only where the wall clock
-    reads a range boundary (zero, one or two instants: ``fold`` 0 and 1 cover a repeated hour)
-    or where it jumps (an offset change).
-    """
-    zone = hours.zone
-    found = set(_offset_changes(zone, start, end))
-    day = start.astimezone(zone).date() - timedelta(days=1)
-    last = end.astimezone(zone).date() + timedelta(days=1)
-    while day <= last:
-        midnight = datetime.combine(day, time())
-        for span in _open_minutes(hours, day):
-            for minute in span:
-                wall = midnight + timedelta(minutes=minute)
-                for fold in (0, 1):
-                    instant = wall.replace(tzinfo=zone, fold=fold).astimezone(UTC)
-                    if start <= instant < end:
-                        found.add(instant)
-        day += timedelta(days=1)
-    return found
-
-
-def next_change(hours: OpeningHours, at: datetime) -> datetime | None:
-    """The first instant after ``at`` at which the channel opens or closes, in UTC.
-
-    None when the state never changes again (always open, never open). A scheduler sleeps
-    until this instant; compare and subtract it as an aware datetime.
-
-    >>> spec = {"tz": "Europe/Paris", "weekly": {"mon": "08:00-20:00"}}
-    >>> hours = OpeningHours.model_validate(spec)
-    >>> next_change(hours, datetime(2026, 6, 1, 5, 0, tzinfo=UTC))  # Monday 07:00 in Paris
-    datetime.datetime(2026, 6, 1, 6, 0, tzinfo=datetime.timezone.utc)
-    """
-    _require_aware(at)
-    state = is_open(hours, at)
-    zone = hours.zone
-    until = max([at.astimezone(zone).date(), *hours.closed]) + _HORIZON
-    window = at.astimezone(UTC).replace(microsecond=0)  # offsets change on whole seconds
-    while window.astimezone(zone).date() <= until:
-        for instant in sorted(_candidates(hours, window, window + _WINDOW)):
-            if instant > at and is_open(hours, instant) != state:
-                return instant
-        window += _WINDOW
-    return None

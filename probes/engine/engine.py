@@ -1,13 +1,15 @@
-"""The asyncio engine: runs a journey's steps with aiohttp and times every phase.
+"""The asyncio engine: runs a journey's steps, each kind with its runner, and times every phase.
 
->>> engine = Engine(config.variables, location="paris")         # doctest: +SKIP
->>> result = await engine.run(config.find_journey("app/login"))  # doctest: +SKIP
->>> result.ok, result.final.failed_step                          # doctest: +SKIP
-(False, StepResult(name='login', reason=<Reason.HTTP_STATUS: 'http_status'>, ...))
+>>> engine = Engine(config.variables, location="paris")            # doctest: +SKIP
+>>> result = await engine.run(config.find_journey("app/login"))     # doctest: +SKIP
+>>> result.ok, result.final.failed_step.reason                      # doctest: +SKIP
+(False, <Reason.HTTP_STATUS: 'http_status'>)
 
-Every attempt opens a fresh client (``probes.net.client``: new connections, DNS and cookies), as a
-customer opening the app would; the steps of one attempt share it, keep-alive included. No
-exception escapes ``Engine.run``: whatever a target does, it becomes a failed step with a reason.
+HTTP steps run on carewatch's own client (``probes.net.client``); WebSocket steps on aiohttp,
+sharing that client's cookies; TCP, DNS and SMTP steps on their own transports. Every attempt
+opens a fresh client (new connections, DNS and cookies), as a customer opening the app would; the
+steps of one attempt share it, keep-alive included. No exception escapes ``Engine.run``: whatever
+a target does, it becomes a failed step with a reason.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from probes.runs.scope import new_scope, render_tls, require
 
 
 class Engine:
-    """Runs journeys over HTTP with aiohttp, in the calling event loop."""
+    """Runs journeys in the calling event loop, one runner per step kind (``RUNNERS``)."""
 
     def __init__(
         self,

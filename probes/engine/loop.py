@@ -5,7 +5,10 @@ so the loop's own cost is a large part of a probe's CPU (see docs/performance.md
 entry point that runs the engine or the exporter uses ``run_on_uvloop``; the tests run on the
 same loop.
 
->>> run_on_uvloop(main())   # doctest: +SKIP
+>>> async def main() -> str:
+...     return type(asyncio.get_running_loop()).__module__
+>>> run_on_uvloop(main())
+'uvloop'
 """
 
 from __future__ import annotations

@@ -8,12 +8,13 @@ generator read this package; it imports no engine (``tests/test_layering.py``).
 ... channels:
 ...   - name: app
 ...     kind: app
+...     team: mobile
 ...     journeys:
 ...       - name: login
 ...         steps:
 ...           - name: home
 ...             url: http://127.0.0.1:8900/
-... ''', "checks.yaml")
+... ''', file="checks.yaml", environ={})
 >>> [(journey.channel, journey.name, len(journey.steps)) for journey in config.journeys]
 [('app', 'login', 1)]
 """

@@ -1,16 +1,18 @@
 """The journey model: checks.yaml parsed once into frozen, typed objects.
 
-Both engines interpret these objects: the asyncio engine (``probes.engine.engine``, used by the
-exporter) and the gevent engine (``loadtests/``). Generators (alerts, dashboards) read them too.
-This module imports neither aiohttp nor locust, and must stay that way.
+Both engines interpret these objects: the asyncio engine (``probes.engine``, used by the
+exporter) and the gevent engine (``loadtests/``); the generators (alert rules, dashboards) are to
+read them too. This module imports neither aiohttp nor locust, and must stay that way.
 
 Shape::
 
     Config
-      defaults, variables, devices
-      channels: Channel(name, kind, team, runbook_url)
-        journeys: Journey(name, interval, timeout, retries, device, slo, apdex_t)
-          steps / finally_steps: HttpStep(name, method, url, ..., expect: Expect, capture)
+      defaults, variables, devices, locations, callbacks (Webhook by name), loadtest
+      channels: Channel(name, kind, team, runbook_url, hours)
+        journeys: Journey(name, interval, timeout, retries, device, slo, apdex_t, locations,
+                          hours, networks, loadtest)
+          steps / finally_steps: HttpStep, WebSocketStep, AwaitStep, TcpStep, DnsStep or
+                                 SmtpStep (``probes.model.steps``)
 """
 
 from __future__ import annotations

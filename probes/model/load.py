@@ -1,11 +1,30 @@
 """Load checks.yaml into the journey model, or fail with every problem located.
 
+In the repository's root, with its checks.yaml:
+
 >>> config = load_config("checks.yaml")           # doctest: +SKIP
 >>> [j.id for j in config.journeys][:2]           # doctest: +SKIP
-['app/login', 'app/open-ticket']
+['app/login', 'help/search-article']
 
-Every problem names the file, the line and column, the path (``channels[1].journeys[0]
-.steps[2].expect.status``) and what was expected. Bad input never produces a traceback.
+Bad input raises one ``ConfigError`` listing every problem, never another exception. Each
+problem names the file, the line and column, the path (``channels[1].journeys[0]
+.steps[2].expect.status``) and what was expected:
+
+>>> parse_config('''
+... channels:
+...   - name: app
+...     kind: app
+...     team: mobile
+...     journeys:
+...       - name: login
+...         steps:
+...           - {name: home, url: "http://127.0.0.1:8900/"}
+...           - {name: home, url: "http://127.0.0.1:8900/login"}
+... ''', file="checks.yaml", environ={})
+Traceback (most recent call last):
+...
+probes.errors.ConfigError: 1 problem in config
+checks.yaml:10:20: channels[0].journeys[0].steps[1].name: duplicate step name 'home'
 """
 
 from __future__ import annotations

@@ -4,9 +4,12 @@ A customer opening the app starts from nothing: every attempt gets a new ``Clien
 first request resolves the name, connects and negotiates TLS, each a phase of its own; the
 steps after it reuse the connection (keep-alive) and the cookies, as an app would.
 
->>> client = Client(limits=DEFAULT_LIMITS)                          # doctest: +SKIP
->>> response = await client.request(request, timer=timer)          # doctest: +SKIP
->>> await client.close()                                           # doctest: +SKIP
+>>> request = Request("GET", "https://care.example/", headers={}, params=[])
+>>> client = Client(limits=DEFAULT_LIMITS)                         # doctest: +SKIP
+>>> answer = await client.request(request, timer=Timer())        # doctest: +SKIP
+>>> answer.status, answer.headers["content-type"]                 # doctest: +SKIP
+(200, 'text/html')
+>>> await client.close()                                          # doctest: +SKIP
 
 Redirects are followed, up to ``Limits.redirects``, as browsers and aiohttp follow them (303,
 and 301/302 after a POST,

@@ -19,10 +19,18 @@ _ACTIVITY: Final = {
 
 
 class Timer:
-    """Phase timings of one step, fed by aiohttp's tracing signals (perf_counter seconds).
+    """Phase timings of one step, in ``time.perf_counter()`` seconds.
 
-    A state machine: each signal closes the phase in progress and opens the next, so a step cut
-    short by a timeout still shows where its time went.
+    A state machine: the step's runner (and the HTTP client under it) calls ``enter`` as each
+    phase begins, which closes the phase in progress; so a step cut short by a timeout still
+    shows where its time went.
+
+    >>> timer = Timer()                       # the wait phase is in progress
+    >>> _ = timer.enter(Phase.RECEIVE)        # the first byte is in
+    >>> sorted(phase.value for phase in timer.phases())
+    ['connect', 'dns', 'receive', 'total', 'wait']
+    >>> timer.current is None                 # phases() ends the step
+    True
     """
 
     def __init__(

@@ -1,13 +1,18 @@
-"""One HTTP/1.1 connection: a request written, its response parsed, on an asyncio Protocol.
+r"""One HTTP/1.1 connection: a request written, its response parsed, on an asyncio Protocol.
 
 The probe's hot path. aiohttp's client builds a session, a connector, tracing contexts and
 stream readers around every request; a probe needs one exchange on one connection, timed. This
 protocol writes the request bytes and feeds what comes back to llhttp (through httptools), and
 wakes the caller twice: when the headers are in (the end of ``wait``) and when the body is.
 
->>> conn = HttpConnection(limits=DEFAULT_LIMITS)                # doctest: +SKIP
->>> transport, _ = await loop.create_connection(lambda: conn, sock=sock)  # doctest: +SKIP
->>> response = await conn.exchange(head, body, on_headers=timer_receive)  # doctest: +SKIP
+>>> from probes.runs.limits import DEFAULT_LIMITS
+>>> connection = HttpConnection(limits=DEFAULT_LIMITS)
+>>> await loop.create_connection(lambda: connection, "127.0.0.1", 8900)  # doctest: +SKIP
+>>> request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8900\r\n\r\n"
+>>> response = await connection.exchange(request, on_headers=print)     # doctest: +SKIP
+200
+>>> response.status, response.header("Content-Type")                      # doctest: +SKIP
+(200, 'text/html; charset=utf-8')
 
 Everything a target can do wrong ends as a ``probes.errors.WireError`` whose text is the step's
 message: a malformed answer, headers or a body past their ``Limits`` (``probes.runs.limits``), a

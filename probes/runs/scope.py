@@ -70,9 +70,17 @@ class Scopes:
     """Makes the scopes of one journey's attempts, as ``new_scope`` does, with the work that is
     the same for every attempt done once.
 
-    >>> scopes = Scopes(journey, config.variables, location="local")  # doctest: +SKIP
-    >>> scopes.new()["journey"]                                       # doctest: +SKIP
-    'login'
+    >>> from probes.model import parse_config
+    >>> config = parse_config('''
+    ... variables: {base: "http://127.0.0.1:8900"}
+    ... channels:
+    ...   - {name: app, kind: app, team: mobile, journeys: [{name: login, steps: [
+    ...       {name: home, url: "${base}/?run=${run_id}"}]}]}
+    ... ''', file="checks.yaml", environ={})
+    >>> scopes = Scopes(config.journeys[0], config.variables, location="paris")
+    >>> first, second = scopes.new(), scopes.new()
+    >>> first["journey"], first["base"], first["run_id"] != second["run_id"]
+    ('login', 'http://127.0.0.1:8900', True)
 
     When no variable holds a template, the variables are rendered once and copied. With
     ``run_id=False`` a scope has no ``run_id``: for an engine whose steps read the scope only

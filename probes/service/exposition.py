@@ -5,10 +5,22 @@ loop that times the probes for seconds. Here each journey keeps its lines pre-re
 string per metric family, and a scrape only joins strings, a few hundred journeys at a time
 (``pieces``) so that a server can let the probes run in between.
 
+>>> from probes.model import parse_config
+>>> from probes.runs import Attempt, Outcome, Phase, RunResult, StepResult
+>>> config = parse_config('''
+... channels:
+...   - {name: app, kind: app, team: mobile, journeys: [{name: login, steps: [
+...       {name: home, url: "http://127.0.0.1:8900/"}]}]}
+... ''', file="checks.yaml", environ={})
 >>> exposition = Exposition()
->>> exposition.configure(config, location="paris")   # doctest: +SKIP
->>> exposition.record(result)                        # doctest: +SKIP
->>> text = exposition.render()                       # doctest: +SKIP
+>>> exposition.configure(config, location="paris")
+>>> home = StepResult("home", Outcome.PASSED, {Phase.TOTAL: 0.2})
+>>> exposition.record(RunResult("app", "login", "paris", 0.0, (Attempt(1, (home,), 0.2),)))
+>>> for line in exposition.render().splitlines():
+...     if line.startswith("carewatch_journey_runs_total"):
+...         print(line)
+carewatch_journey_runs_total{channel="app",journey="login",location="paris",result="success"} 1
+carewatch_journey_runs_total{channel="app",journey="login",location="paris",result="failure"} 0
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ is what B5 (``bench.locust_overhead``) measures against a hand-written FastHttpU
 
 from __future__ import annotations
 
-import locust  # noqa: F401  # isort: skip  (first: gevent monkey-patches the standard library)
+from locust.contrib.fasthttp import FastHttpSession, LocustBadStatusCode, ResponseContextManager
 
 import errno
 import socket
@@ -58,7 +58,6 @@ import gevent  # type: ignore[import-untyped]
 from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError
 from geventhttpclient.useragent import ConnectionError as ClientError
 from geventhttpclient.useragent import RetriesExceeded
-from locust.contrib.fasthttp import FastHttpSession, LocustBadStatusCode, ResponseContextManager
 
 from loadtests._ws import WS_REQUEST_TYPE, Conversation
 from probes import MissingVariable

@@ -18,15 +18,13 @@
 
 from __future__ import annotations
 
-import locust  # noqa: F401  # isort: skip  (first: gevent monkey-patches the standard library)
+from locust import LoadTestShape
+from locust.argument_parser import LocustArgumentParser
+from locust.event import Events
 
 from collections.abc import Sequence
 from itertools import accumulate
 from typing import Any
-
-from locust import LoadTestShape
-from locust.argument_parser import LocustArgumentParser
-from locust.event import Events
 
 from probes.model import LoadTest, Stage
 

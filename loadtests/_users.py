@@ -12,14 +12,12 @@ journeys of the app channel (see ``loadtests.journeys.tags``).
 
 from __future__ import annotations
 
-import locust  # noqa: F401  # isort: skip  (first: gevent monkey-patches the standard library)
+from locust import User, between, tag, task
+from locust.contrib.fasthttp import FastHttpUser
 
 from collections.abc import Collection, Mapping, Sequence
 from typing import ClassVar
 from urllib.parse import urlsplit
-
-from locust import User, between, tag, task
-from locust.contrib.fasthttp import FastHttpUser
 
 from loadtests._interpreter import Interpreter
 from loadtests.journeys import included, settings, tags

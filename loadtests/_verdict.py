@@ -16,7 +16,11 @@ The verdict logic is ``loadtests.report``'s; this module only connects it to Loc
 
 from __future__ import annotations
 
-import locust  # noqa: F401  # isort: skip  (first: gevent monkey-patches the standard library)
+from locust.argument_parser import LocustArgumentParser
+from locust.env import Environment
+from locust.event import Events
+from locust.runners import WorkerRunner
+from locust.stats import RequestStats, StatsEntry
 
 import json
 import logging
@@ -24,12 +28,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-from locust.argument_parser import LocustArgumentParser
-from locust.env import Environment
-from locust.event import Events
-from locust.runners import WorkerRunner
-from locust.stats import RequestStats, StatsEntry
 
 from loadtests._interpreter import JOURNEY_REQUEST_TYPE
 from loadtests.journeys import included

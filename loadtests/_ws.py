@@ -16,7 +16,7 @@ when the budget ran out.
 
 from __future__ import annotations
 
-import locust  # noqa: F401  # isort: skip  (first: gevent monkey-patches the standard library)
+import locust  # noqa: F401  (imported for gevent's monkey-patching, before the standard library)
 
 import json
 import re

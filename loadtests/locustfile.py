@@ -29,16 +29,15 @@ journey's SLO) and exits with 99 if one broke; ``--thresholds-junit PATH`` and
 
 from __future__ import annotations
 
-import locust  # isort: skip  (first: gevent monkey-patches the standard library)
+import locust
+from locust.env import Environment
+from locust.runners import WorkerRunner
 
 import logging
 import os
 import re
 import sys
 from typing import Any, Final
-
-from locust.env import Environment
-from locust.runners import WorkerRunner
 
 from loadtests import _load as load
 from loadtests._users import NO_HOST, selected, user_classes

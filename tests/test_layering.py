@@ -191,6 +191,7 @@ ACROSS_MODULES: Final = {
     "tests/test_doctests.py": "the examples in the docstrings of every probes module",
     "tests/test_channels_e2e.py": "every channel end to end, democare and the exporter running",
     "tests/loadtests/test_parity.py": "the two engines (probes.engine, loadtests) agree",
+    "tests/loadtests/test_locust_first.py": "locust is imported first wherever it is imported",
     "tests/democare/test_messaging.py": "democare's sms and push channels, which share deliveries",
     "tests/democare/test_voice_video.py": "democare's voice and video, joined by a chat handover",
     "tests/carewatch/test_demo.py": "carewatch demo: the command and democare.launch together",

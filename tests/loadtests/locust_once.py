@@ -12,13 +12,11 @@ a simulated customer does), no spawning. Output, ``result`` being the last run's
 
 from __future__ import annotations
 
-import locust  # noqa: F401  # isort: skip  (first: gevent monkey-patches the standard library)
+from locust.env import Environment
 
 import json
 import sys
 from typing import Any
-
-from locust.env import Environment
 
 from loadtests._users import user_classes
 from probes.model.load import load_config

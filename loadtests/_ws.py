@@ -1,10 +1,10 @@
 """WebSocket steps (chat) under gevent, on websocket-client: the same conversation as the probes.
 
 ``probes.engine.websocket_step`` holds a conversation on aiohttp; this holds it on
-websocket-client, whose sockets
-gevent makes cooperative. The rules are the same: a ``receive`` skips messages that do not match
-(typing indicators, read receipts) until one does or its ``within`` passes; a ``send`` renders
-its text or JSON in the run's scope; a receive's ``capture`` goes into the scope.
+websocket-client, whose sockets gevent makes cooperative. Both only move the messages: what a
+conversation means (a ``receive`` skips messages that do not match, such as typing indicators,
+until one does or its ``within`` passes; a ``send`` renders its text or JSON in the run's scope;
+a receive's ``capture`` goes into the scope) is ``probes.runs.chat``, shared by the two.
 
 >>> conversation = Conversation(step, scope, device, max_message_bytes=4 << 20)  # doctest: +SKIP
 >>> conversation.hold()     # None, or the Failure                             # doctest: +SKIP
@@ -18,39 +18,24 @@ from __future__ import annotations
 
 import locust  # noqa: F401  (imported for gevent's monkey-patching, before the standard library)
 
-import json
-import re
 import time
-from collections.abc import Mapping
 from typing import Final
 
 import websocket
 
-from probes.model import (
-    Capture,
-    Device,
-    Receive,
-    Send,
-    WebSocketStep,
-    format_duration,
-    render,
-    render_str,
-)
+from probes.model import Device, Exchange, Send, WebSocketStep, render_str
 from probes.runs import (
     CLOSE_WAIT,
-    NOT_JSON,
-    SHOWN_SKIPPED,
     SWITCHING_PROTOCOLS,
     Failure,
     Reason,
-    Response,
-    matches,
-    parse,
+    Receiving,
+    broken,
+    closed,
+    refused,
     render_headers,
-    skips,
-    summary,
-    take,
-    wanted_text,
+    say,
+    too_large,
 )
 
 #: The request type of a chat conversation's entry in Locust's statistics.
@@ -94,7 +79,7 @@ class Conversation:
             )
         except websocket.WebSocketBadStatusException as exc:
             self.status = exc.status_code
-            return Failure(Reason.HTTP_STATUS, f"WebSocket upgrade refused: {exc.status_code}")
+            return refused(exc.status_code)
         except websocket.WebSocketException as exc:
             offered = ", ".join(step.subprotocols)
             hint = f" (offered subprotocols: {offered})" if offered else ""
@@ -107,8 +92,7 @@ class Conversation:
             if line.send is not None:
                 self._send(ws, line.send)
                 continue
-            assert line.receive is not None  # the model holds one of send, receive
-            failure = self._receive(ws, line.receive, line.capture)
+            failure = self._receive(ws, line)
             if failure is not None:
                 return failure
         return None
@@ -124,27 +108,15 @@ class Conversation:
             self._ws.shutdown()  # type: ignore[no-untyped-call]  # websocket-client: untyped
 
     def _send(self, ws: websocket.WebSocket, send: Send) -> None:
-        if send.text is not None:
-            ws.send(render_str(send.text, self.scope))
-        else:
-            ws.send(json.dumps(render(send.json_, self.scope)))
+        ws.send(say(send, self.scope))
         self.activity = "waiting for the reply"
 
-    def _receive(
-        self, ws: websocket.WebSocket, receive: Receive, captures: Mapping[str, Capture]
-    ) -> Failure | None:
-        scope = self.scope
-        contains = render_str(receive.contains, scope) if receive.contains is not None else None
-        written = render_str(receive.regex, scope) if receive.regex is not None else None
-        try:
-            pattern = re.compile(written) if written is not None else None
-        except re.error as exc:  # a templated value made it invalid
-            return Failure(
-                Reason.ASSERTION, f"/{written}/ is not a valid regular expression ({exc})"
-            )
-        shown: list[str] = []
-        skipped = 0
-        deadline = time.perf_counter() + receive.within
+    def _receive(self, ws: websocket.WebSocket, line: Exchange) -> Failure | None:
+        assert line.receive is not None  # the model holds one of send, receive
+        receiving = Receiving(line.receive, line.capture, self.scope)
+        if receiving.failure is not None:
+            return receiving.failure
+        deadline = time.perf_counter() + line.receive.within
         while True:
             remaining = deadline - time.perf_counter()
             try:
@@ -153,42 +125,23 @@ class Conversation:
                 ws.settimeout(remaining)
                 opcode, frame = ws.recv_data_frame()
             except websocket.WebSocketTimeoutException:
-                wanted = wanted_text(receive, contains, written, scope)
-                within = format_duration(receive.within)
-                return Failure(
-                    Reason.TIMEOUT, f"no message {wanted} within {within}{skips(skipped, shown)}"
-                )
+                return receiving.timed_out()
             except websocket.WebSocketConnectionClosedException:
-                return self._closed(None)
+                return closed(self.received, None)
             except websocket.WebSocketException as exc:
-                return Failure(Reason.PROTOCOL, f"broken chat message: {exc}")
+                return broken(exc)
             if opcode not in _DATA:
-                return self._closed(bytes(frame.data))
+                return closed(self.received, _close_code(bytes(frame.data)))
             body = bytes(frame.data) if not isinstance(frame.data, str) else frame.data.encode()
             if len(body) > self.max_message_bytes:
-                return Failure(
-                    Reason.PROTOCOL, f"chat message larger than {self.max_message_bytes} bytes"
-                )
+                return too_large(self.max_message_bytes)
             self.received += 1
-            text = body.decode("utf-8", errors="replace")
-            document = parse(body) if receive.json_ else NOT_JSON
-            if matches(receive, text, document, contains, pattern, scope):
+            if receiving.offer(body):
                 break
-            skipped += 1
-            if len(shown) < SHOWN_SKIPPED:
-                shown.append(summary(receive, document, text, scope))
         self.activity = "waiting for a message"
-        values, failure = take(
-            captures, Response(status=SWITCHING_PROTOCOLS, headers={}, body=body, duration=0.0)
-        )
-        scope.update(values)
-        return failure
+        return receiving.take()
 
-    def _closed(self, close_frame: bytes | None) -> Failure:
-        count = f"{self.received} message{'' if self.received == 1 else 's'}"
-        code = int.from_bytes(close_frame[:2], "big") if close_frame else 0
-        normal = code in (0, websocket.STATUS_NORMAL)
-        return Failure(
-            Reason.CONNECT,
-            f"the server closed the chat after {count}" + ("" if normal else f" (code {code})"),
-        )
+
+def _close_code(close_frame: bytes) -> int | None:
+    """The status code a close frame carries in its first two bytes; None when it has none."""
+    return int.from_bytes(close_frame[:2], "big") or None

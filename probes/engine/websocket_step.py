@@ -2,8 +2,10 @@
 
 A real chat sends typing indicators, greetings and read receipts around the answer a customer
 waits for, so a ``receive`` skips messages that do not match until one does or its ``within``
-passes. The phases are ``connect`` (the handshake), ``first_reply`` (the first ``send`` to the
-first matching message after it) and ``wait`` (the rest of the conversation).
+passes. What a conversation means is ``probes.runs.chat``, shared with the Locust engine; this
+module only moves its messages. The phases are ``connect`` (the handshake), ``first_reply`` (the
+first ``send`` to the first matching message after it) and ``wait`` (the rest of the
+conversation).
 
 What aiohttp raises, the engine reads with ``WEBSOCKET_FAILURES``.
 """
@@ -12,34 +14,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import re
 import ssl
-import time
-from collections.abc import Mapping
 from typing import Final
 
 import aiohttp
 
 from probes.engine.runner import StepContext
 from probes.errors import TlsSetupError
-from probes.model.durations import format_duration
-from probes.model.steps import Capture, Receive, Send, WebSocketStep
-from probes.model.templating import render, render_str
+from probes.model.steps import Exchange, Send, WebSocketStep
+from probes.model.templating import render_str
 from probes.net.connector import watching_tls
 from probes.net.tls import describe_tls_error, ssl_reason
 from probes.runs.chat import (
     CLOSE_WAIT,
-    NOT_JSON,
-    SHOWN_SKIPPED,
     SWITCHING_PROTOCOLS,
-    matches,
-    parse,
-    skips,
-    summary,
-    wanted_text,
+    Receiving,
+    broken,
+    closed,
+    refused,
+    say,
+    too_large,
 )
-from probes.runs.expect import Response, take
 from probes.runs.reasons import Caught
 from probes.runs.results import Failure, Phase, Reason
 from probes.runs.scope import render_headers
@@ -137,7 +132,7 @@ async def run_websocket(step: WebSocketStep, ctx: StepContext) -> Failure | None
         except aiohttp.WSServerHandshakeError as exc:
             ctx.status = exc.status
             if exc.status != SWITCHING_PROTOCOLS:
-                return Failure(Reason.HTTP_STATUS, f"WebSocket upgrade refused: {exc.status}")
+                return refused(exc.status)
             return Failure(Reason.PROTOCOL, f"WebSocket handshake failed: {exc.message}")
         finally:
             ctx.cert_expiry = tls.cert_expiry
@@ -167,7 +162,7 @@ async def _close(ws: aiohttp.ClientWebSocketResponse, *, wait: float) -> None:
 
 
 class _Conversation:
-    """One conversation's state: messages seen so far, and whether the first reply came."""
+    """One conversation on one socket: messages read so far, and whether the first reply came."""
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse, ctx: StepContext) -> None:
         self.ws = ws
@@ -180,8 +175,7 @@ class _Conversation:
             if line.send is not None:
                 await self._send(line.send)
                 continue
-            assert line.receive is not None  # the model holds one of send, receive
-            failure = await self._receive(line.receive, line.capture)
+            failure = await self._receive(line)
             if failure is not None:
                 return failure
         return None
@@ -190,56 +184,30 @@ class _Conversation:
         if self.first_reply is None:
             self.ctx.timer.enter(Phase.FIRST_REPLY)
             self.first_reply = False
-        scope = self.ctx.scope
-        if send.text is not None:
-            await self.ws.send_str(render_str(send.text, scope))
-        else:
-            await self.ws.send_str(json.dumps(render(send.json_, scope)))
+        await self.ws.send_str(say(send, self.ctx.scope))
 
-    async def _receive(self, receive: Receive, captures: Mapping[str, Capture]) -> Failure | None:
-        scope = self.ctx.scope
-        contains = render_str(receive.contains, scope) if receive.contains is not None else None
-        written = render_str(receive.regex, scope) if receive.regex is not None else None
-        try:
-            pattern = re.compile(written) if written is not None else None
-        except re.error as exc:  # a templated value made it invalid
-            return Failure(
-                Reason.ASSERTION, f"/{written}/ is not a valid regular expression ({exc})"
-            )
-        shown: list[str] = []  # the first few skipped messages, for the message
-        skipped = 0
-        deadline = asyncio.get_running_loop().time() + receive.within
+    async def _receive(self, line: Exchange) -> Failure | None:
+        assert line.receive is not None  # the model holds one of send, receive
+        receiving = Receiving(line.receive, line.capture, self.ctx.scope)
+        if receiving.failure is not None:
+            return receiving.failure
+        deadline = asyncio.get_running_loop().time() + line.receive.within
         while True:
             try:
                 async with asyncio.timeout_at(deadline):
                     message = await self.ws.receive()
             except TimeoutError:
-                wanted = wanted_text(receive, contains, written, scope)
-                within = format_duration(receive.within)
-                return Failure(
-                    Reason.TIMEOUT, f"no message {wanted} within {within}{skips(skipped, shown)}"
-                )
+                return receiving.timed_out()
             if message.type not in _DATA:
                 return self._ended(message)
             self.received += 1
             data = message.data
-            body = data.encode() if isinstance(data, str) else bytes(data)
-            text = body.decode("utf-8", errors="replace")
-            document = parse(body) if receive.json_ else NOT_JSON
-            if matches(receive, text, document, contains, pattern, scope):
+            if receiving.offer(data.encode() if isinstance(data, str) else bytes(data)):
                 break
-            skipped += 1
-            if len(shown) < SHOWN_SKIPPED:
-                shown.append(summary(receive, document, text, scope))
         if self.first_reply is False:
             self.ctx.timer.enter(Phase.WAIT)
             self.first_reply = True
-        duration = time.perf_counter() - self.ctx.timer.start
-        values, failure = take(
-            captures, Response(status=SWITCHING_PROTOCOLS, headers={}, body=body, duration=duration)
-        )
-        scope.update(values)
-        return failure
+        return receiving.take()
 
     def _ended(self, message: aiohttp.WSMessage) -> Failure:
         """The failure for a message that ends the conversation: a close, or a broken frame."""
@@ -247,13 +215,6 @@ class _Conversation:
             error = message.data
             too_big = aiohttp.WSCloseCode.MESSAGE_TOO_BIG
             if isinstance(error, aiohttp.WebSocketError) and error.code == too_big:
-                limit = self.ctx.limits.body_bytes
-                return Failure(Reason.PROTOCOL, f"chat message larger than {limit} bytes")
-            return Failure(Reason.PROTOCOL, f"broken chat message: {error}")
-        count = f"{self.received} message{'' if self.received == 1 else 's'}"
-        code = self.ws.close_code
-        normal = code in (None, aiohttp.WSCloseCode.OK)
-        return Failure(
-            Reason.CONNECT,
-            f"the server closed the chat after {count}" + ("" if normal else f" (code {code})"),
-        )
+                return too_large(self.ctx.limits.body_bytes)
+            return broken(error)
+        return closed(self.received, self.ws.close_code)

@@ -1,6 +1,7 @@
 """What both engines share about a run: its results, its variable scope, how an answer is judged,
-how a chat conversation is matched, the experience estimate, the limits on what a target may
-send back, and the tables that turn a transport's exceptions into reasons.
+how a chat conversation goes (``Receiving``: each engine's transport only moves the messages),
+the experience estimate, the limits on what a target may send back, and the tables that turn a
+transport's exceptions into reasons.
 
 Engine-neutral: nothing here does I/O or imports an event loop, so the asyncio engine
 (``probes.engine``) and the Locust engine (``loadtests``) interpret a journey the same way.
@@ -10,14 +11,13 @@ from __future__ import annotations
 
 from probes.runs.chat import (
     CLOSE_WAIT,
-    NOT_JSON,
-    SHOWN_SKIPPED,
     SWITCHING_PROTOCOLS,
-    matches,
-    parse,
-    skips,
-    summary,
-    wanted_text,
+    Receiving,
+    broken,
+    closed,
+    refused,
+    say,
+    too_large,
 )
 from probes.runs.expect import Response, describe, json_problem, judge, take
 from probes.runs.experience import StepTraffic, estimate, round_trips
@@ -48,8 +48,6 @@ from probes.runs.scope import (
 __all__ = [
     "CLOSE_WAIT",
     "DEFAULT_LIMITS",
-    "NOT_JSON",
-    "SHOWN_SKIPPED",
     "SWITCHING_PROTOCOLS",
     "Attempt",
     "Caught",
@@ -58,6 +56,7 @@ __all__ = [
     "Outcome",
     "Phase",
     "Reason",
+    "Receiving",
     "Request",
     "Response",
     "RunResult",
@@ -65,23 +64,23 @@ __all__ = [
     "Scopes",
     "StepResult",
     "StepTraffic",
+    "broken",
     "classify",
+    "closed",
     "constant_request",
     "describe",
     "estimate",
     "json_problem",
     "judge",
-    "matches",
     "new_scope",
-    "parse",
     "referenced",
+    "refused",
     "render_headers",
     "render_request",
     "render_tls",
     "require",
     "round_trips",
-    "skips",
-    "summary",
+    "say",
     "take",
-    "wanted_text",
+    "too_large",
 ]

@@ -24,6 +24,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
+from probes.model.alerting import Alerting, AlertPolicy
 from probes.model.hours import OpeningHours
 from probes.model.networks import NetworkProfile
 from probes.model.steps import (
@@ -164,6 +165,7 @@ class Journey:
     hours: OpeningHours | None = None  # its channel's opening hours; None: always open
     networks: Mapping[str, NetworkProfile] = field(default_factory=dict)  # experience estimates
     loadtest: JourneyLoadTest | None = None  # how it takes part in load tests
+    alert: AlertPolicy = field(default_factory=AlertPolicy)  # when it is down; may it page
 
     def runs_at(self, location: str) -> bool:
         """Whether an agent at ``location`` runs this journey."""
@@ -212,6 +214,7 @@ class Config:
     locations: Mapping[str, Location | None] = field(default_factory=dict)
     callbacks: Mapping[str, Webhook] = field(default_factory=dict)  # the webhooks, by name
     loadtest: LoadTest | None = None  # the load-test section, for loadtests/
+    alerting: Alerting = field(default_factory=Alerting)  # receivers and routing, for alerts/
     journeys: tuple[Journey, ...] = field(init=False)
 
     def __post_init__(self) -> None:

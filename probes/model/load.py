@@ -45,6 +45,12 @@ from probes.errors import ConfigError, Problem
 from probes.model import templating
 from probes.model._yaml import Located, format_path, load_located
 from probes.model._yaml import Path as DataPath
+from probes.model.alerting import (
+    DEFAULT_FAILED_RUNS,
+    AlertPolicy,
+    JourneyAlert,
+    default_min_failed_locations,
+)
 from probes.model.config import (
     MIN_INTERVAL_SECONDS,
     Channel,
@@ -104,6 +110,7 @@ def parse_config(text: str, *, file: str = "<string>", environ: Mapping[str, str
     if not isinstance(located.data, dict):
         expected = "expected a mapping with at least a 'channels' key"
         raise ConfigError([*problems, Problem(file, 1, 1, "", expected)])
+    problems.extend(_alerting_templates(located, file))
     data, env_problems = _expand_env(located, file, environ)
     problems.extend(env_problems)
     problems.extend(_Checker(data, located, file).problems())
@@ -113,6 +120,7 @@ def parse_config(text: str, *, file: str = "<string>", environ: Mapping[str, str
         problems.extend(_pydantic_problems(exc, located, file))
         raise ConfigError(_unique(problems)) from None
     problems.extend(_timing_problems(doc, located, file))
+    problems.extend(_alert_problems(doc, located, file))
     if problems:
         raise ConfigError(_unique(problems))
     return _resolve(doc, file)
@@ -121,12 +129,31 @@ def parse_config(text: str, *, file: str = "<string>", environ: Mapping[str, str
 # --- environment and template syntax ----------------------------------------------------------
 
 
+def _alerting_templates(located: Located, file: str) -> list[Problem]:
+    """``alerting:`` is written into committed files, so nothing in it comes from the
+    environment: a secret goes in a file that Alertmanager reads (the ``*_file`` keys)."""
+    section = located.data.get("alerting") if isinstance(located.data, dict) else None
+    return [
+        _at(
+            located,
+            file,
+            ("alerting", *path),
+            "alerting: is written into the generated, committed files, so it takes no "
+            "${...}; put a secret in a file and name it with a *_file key",
+        )
+        for path, value in _strings(section, ())
+        if "${" in value
+    ]
+
+
 def _expand_env(
     located: Located, file: str, environ: Mapping[str, str]
 ) -> tuple[Any, list[Problem]]:
     problems: list[Problem] = []
 
     def walk(value: Any, path: DataPath) -> Any:
+        if path == ("alerting",):
+            return value  # never from the environment: see _alerting_templates
         if isinstance(value, dict):
             return {k: walk(v, (*path, k)) for k, v in value.items()}
         if isinstance(value, list):
@@ -592,6 +619,7 @@ def _resolve(doc: ConfigDoc, file: str) -> Config:
         channels=channels,
         locations=dict(doc.locations),
         loadtest=doc.loadtest,
+        alerting=doc.alerting,
         # Secrets from the environment come in escaped ($${): the receiver needs them as sent.
         callbacks={
             name: Webhook.model_validate(templating.render(webhook.model_dump(), {}))
@@ -612,6 +640,52 @@ def _slo(doc: SloDoc | None, base: Slo) -> Slo:
     )
 
 
+def _alert_problems(doc: ConfigDoc, located: Located, file: str) -> list[Problem]:
+    """A journey that could never page: more failed locations wanted than run it."""
+    found = []
+    for ci, channel in enumerate(doc.channels):
+        for ji, journey in enumerate(channel.journeys):
+            wanted = (journey.alert or JourneyAlert()).min_failed_locations
+            wanted = wanted or doc.defaults.alert.min_failed_locations
+            runs_at = _location_count(journey, doc)
+            if wanted is not None and wanted > runs_at:
+                where = (
+                    ("channels", ci, "journeys", ji, "alert", "min_failed_locations")
+                    if journey.alert and journey.alert.min_failed_locations
+                    else ("defaults", "alert", "min_failed_locations")
+                )
+                found.append(
+                    _at(
+                        located,
+                        file,
+                        where,
+                        f"{channel.name}/{journey.name} runs at {runs_at} location"
+                        f"{'' if runs_at == 1 else 's'}, so it could never fail at {wanted}; "
+                        f"lower min_failed_locations to {runs_at} or fewer",
+                    )
+                )
+    return found
+
+
+def _location_count(j: JourneyDoc, doc: ConfigDoc) -> int:
+    """How many locations run ``j``: its own list, else every location named, else one."""
+    if j.locations is not None:
+        return len(j.locations)
+    return max(1, len(doc.locations))
+
+
+def _alert(j: JourneyDoc, base: JourneyAlert, locations: int) -> AlertPolicy:
+    own = j.alert or JourneyAlert()
+    failed_runs = own.failed_runs or base.failed_runs or DEFAULT_FAILED_RUNS
+    at_least = own.min_failed_locations or base.min_failed_locations
+    page = own.page if own.page is not None else base.page
+    return AlertPolicy(
+        failed_runs=failed_runs,
+        min_failed_locations=at_least or default_min_failed_locations(locations),
+        page=True if page is None else page,
+    )
+
+
 def _journey(j: JourneyDoc, channel: str, d: Defaults, doc: ConfigDoc) -> Journey:
     device_name = j.device if j.device is not None else d.device
     steps: tuple[Step, ...] = j.steps
@@ -629,6 +703,7 @@ def _journey(j: JourneyDoc, channel: str, d: Defaults, doc: ConfigDoc) -> Journe
         finally_steps=j.finally_,
         locations=j.locations,
         loadtest=j.loadtest,
+        alert=_alert(j, doc.defaults.alert, _location_count(j, doc)),
         networks={
             name: doc.networks.get(name) or PROFILES[name]
             for name in (j.networks if j.networks is not None else doc.defaults.networks)

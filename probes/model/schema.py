@@ -11,6 +11,7 @@ from typing import Annotated, Final
 
 from pydantic import Field, StringConstraints
 
+from probes.model.alerting import Alerting, JourneyAlert
 from probes.model.config import MAX_RETRIES, ChannelKind, Device, Location, Webhook
 from probes.model.hours import OpeningHours
 from probes.model.networks import PROFILES, NetworkProfile
@@ -48,6 +49,7 @@ class DefaultsDoc(Frozen):
     slo: SloDoc = Field(default_factory=SloDoc)
     apdex_t: Seconds = DEFAULT_APDEX_T
     networks: tuple[Name, ...] = DEFAULT_NETWORKS
+    alert: JourneyAlert = Field(default_factory=JourneyAlert)
 
 
 class JourneyDoc(Frozen):
@@ -61,6 +63,7 @@ class JourneyDoc(Frozen):
     locations: tuple[Name, ...] | None = None
     networks: tuple[Name, ...] | None = None
     loadtest: JourneyLoadTest | None = None
+    alert: JourneyAlert | None = None
     steps: Annotated[tuple[Step, ...], Field(min_length=1)]
     finally_: tuple[Step, ...] = Field(default=(), alias="finally")
 
@@ -82,4 +85,5 @@ class ConfigDoc(Frozen):
     networks: Mapping[Name, NetworkProfile] = Field(default_factory=dict)
     callbacks: Mapping[Name, Webhook] = Field(default_factory=dict)
     loadtest: LoadTest | None = None
+    alerting: Alerting = Field(default_factory=Alerting)
     channels: Annotated[tuple[ChannelDoc, ...], Field(min_length=1)]

@@ -62,6 +62,13 @@ JOURNEY_DURATION: Final = Family(
     "Duration of successful journey runs, from the first step's request to the last step's "
     "last byte (finally steps excluded).",
 )
+JOURNEY_CONSECUTIVE_FAILURES: Final = Family(
+    "carewatch_journey_consecutive_failures",
+    "gauge",
+    JOURNEY,
+    "Runs in a row (after retries) that failed, ending with the last run; 0 after a success "
+    "and before the first run.",
+)
 JOURNEY_LAST_RUN: Final = Family(
     "carewatch_journey_last_run_timestamp_seconds",
     "gauge",
@@ -153,8 +160,9 @@ STEP_FAILURES: Final = Family(
 STEP_FAILURE_INFO: Final = Family(
     "carewatch_step_failure_info",
     "gauge",
-    (*STEP, "reason"),
-    "1 for the step that failed the journey's last run, with its reason; absent otherwise.",
+    (*STEP, "reason", "message"),
+    "1 for the step that failed the journey's last run, with its reason and its message "
+    "(ids, timestamps and long numbers replaced by placeholders); absent otherwise.",
 )
 STEP_STATUS: Final = Family(
     "carewatch_step_http_status_code",
@@ -173,6 +181,7 @@ STEP_TLS_EXPIRY: Final = Family(
 #: The journey families, in the order they are exposed.
 JOURNEY_FAMILIES: Final = (
     JOURNEY_UP,
+    JOURNEY_CONSECUTIVE_FAILURES,
     JOURNEY_RUNS,
     JOURNEY_DURATION,
     JOURNEY_LAST_RUN,

@@ -219,6 +219,9 @@ SCHEDULER_JOURNEYS: Final = "carewatch_scheduler_journeys"
 CONFIG_RELOAD_SUCCESSFUL: Final = "carewatch_config_last_reload_successful"
 CONFIG_RELOAD_TIMESTAMP: Final = "carewatch_config_last_reload_success_timestamp_seconds"
 BUILD_INFO: Final = "carewatch_build_info"
+#: The labels of BUILD_INFO: the agent's location is there so that an alert on a dead agent
+#: (``up == 0``) can join where it was (``last_over_time(carewatch_build_info[1h])``).
+BUILD_INFO_LABELS: Final = ("version", "location")
 CALLBACK_EVENTS: Final = Family(
     "carewatch_callback_events_total",
     "counter",

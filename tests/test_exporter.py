@@ -181,6 +181,11 @@ def up(metrics: str, journey: str) -> str | None:
     return text if value(text, "carewatch_journey_up", journey=journey) == 1 else None
 
 
+def test_build_info_names_the_agents_location(stack: dict[str, Any]) -> None:
+    _, text = get(stack["metrics"])
+    assert value(text, "carewatch_build_info", location="ci") == 1
+
+
 def test_promtool_accepts_the_exposition(stack: dict[str, Any], tmp_path: Path) -> None:
     promtool = shutil.which("promtool")
     if promtool is None:

@@ -108,7 +108,7 @@ async def test_metrics_publish_the_contract(running: tuple[Service, TestClient, 
         )
     assert value(text, "carewatch_config_last_reload_successful") == 1
     assert value(text, "carewatch_scheduler_lateness_seconds_count") >= 2
-    assert value(text, "carewatch_build_info") == 1
+    assert value(text, "carewatch_build_info", location="test") == 1
 
 
 async def test_a_failing_channel_names_step_and_reason(
@@ -463,5 +463,28 @@ async def test_consecutive_failures_count_real_runs_and_a_success_resets_them(
         assert value(text, "carewatch_journey_up", **STATUS) == 1
         assert failure_info(text) == set()
         assert value(text, "carewatch_journey_runs_total", result="failure", **STATUS) == 3
+    finally:
+        await service.stop()
+
+
+async def test_build_info_names_the_agents_location_and_follows_a_reload(
+    democare: str, write_config: Callable[[str], Path], aiohttp_client: Callable[..., object]
+) -> None:
+    path = write_config(LOCATED.format(base=democare))
+    service = Service(path)  # no --location: the config's defaults.location, paris
+    await service.start()
+    try:
+        client = await aiohttp_client(service.app())  # type: ignore[operator]
+        text = await scrape(client)
+        info = [labels for (name, labels) in samples(text) if name == m.BUILD_INFO]
+        assert [dict(labels)["location"] for labels in info] == ["paris"]
+        assert set(dict(info[0])) == set(m.BUILD_INFO_LABELS)
+        path.write_text(path.read_text().replace("location: paris", "location: lyon"))
+        response = await client.post("/-/reload")
+        assert response.status == 200, await response.text()
+        text = await scrape(client)
+        info = [labels for (name, labels) in samples(text) if name == m.BUILD_INFO]
+        assert [dict(labels)["location"] for labels in info] == ["lyon"]
+        assert value(text, m.BUILD_INFO, location="lyon") == 1
     finally:
         await service.stop()

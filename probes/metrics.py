@@ -1,12 +1,14 @@
 """The metric contract: every name, type, label set and help text carewatch publishes.
 
 Alerts and dashboards are generated from these names, so treat them as a public API. This
-module is pure data; ``probes.service.exposition`` renders the journey series and
-``probes.service.agent`` the agent's own metrics.
+module is pure data, and the pure functions that make label values (``message_label``);
+``probes.service.exposition`` renders the journey series and ``probes.service.agent`` the
+agent's own metrics.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -59,6 +61,13 @@ JOURNEY_DURATION: Final = Family(
     JOURNEY,
     "Duration of successful journey runs, from the first step's request to the last step's "
     "last byte (finally steps excluded).",
+)
+JOURNEY_CONSECUTIVE_FAILURES: Final = Family(
+    "carewatch_journey_consecutive_failures",
+    "gauge",
+    JOURNEY,
+    "Runs in a row (after retries) that failed, ending with the last run; 0 after a success "
+    "and before the first run.",
 )
 JOURNEY_LAST_RUN: Final = Family(
     "carewatch_journey_last_run_timestamp_seconds",
@@ -151,8 +160,9 @@ STEP_FAILURES: Final = Family(
 STEP_FAILURE_INFO: Final = Family(
     "carewatch_step_failure_info",
     "gauge",
-    (*STEP, "reason"),
-    "1 for the step that failed the journey's last run, with its reason; absent otherwise.",
+    (*STEP, "reason", "message"),
+    "1 for the step that failed the journey's last run, with its reason and its message "
+    "(ids, timestamps and long numbers replaced by placeholders); absent otherwise.",
 )
 STEP_STATUS: Final = Family(
     "carewatch_step_http_status_code",
@@ -171,6 +181,7 @@ STEP_TLS_EXPIRY: Final = Family(
 #: The journey families, in the order they are exposed.
 JOURNEY_FAMILIES: Final = (
     JOURNEY_UP,
+    JOURNEY_CONSECUTIVE_FAILURES,
     JOURNEY_RUNS,
     JOURNEY_DURATION,
     JOURNEY_LAST_RUN,
@@ -208,6 +219,9 @@ SCHEDULER_JOURNEYS: Final = "carewatch_scheduler_journeys"
 CONFIG_RELOAD_SUCCESSFUL: Final = "carewatch_config_last_reload_successful"
 CONFIG_RELOAD_TIMESTAMP: Final = "carewatch_config_last_reload_success_timestamp_seconds"
 BUILD_INFO: Final = "carewatch_build_info"
+#: The labels of BUILD_INFO: the agent's location is there so that an alert on a dead agent
+#: (``up == 0``) can join where it was (``last_over_time(carewatch_build_info[1h])``).
+BUILD_INFO_LABELS: Final = ("version", "location")
 CALLBACK_EVENTS: Final = Family(
     "carewatch_callback_events_total",
     "counter",
@@ -248,3 +262,82 @@ def duration_buckets(journey: Journey) -> tuple[float, ...]:
 def format_le(bound: float) -> str:
     """The ``le`` label value of a bucket, as exposed: ``format_le(2) == "2.0"``."""
     return str(floatToGoString(bound))  # type: ignore[no-untyped-call]
+
+
+#: The longest ``message`` label value, ellipsis included.
+MESSAGE_LABEL_CHARS: Final = 160
+ELLIPSIS: Final = "…"
+_HEX: Final = "[0-9A-Fa-f]"
+#: What varies from run to run inside a failure message, and its placeholder, in the order
+#: applied: a UUID's groups would otherwise read as hex or numbers, a timestamp's as numbers.
+_VARYING: Final = (
+    # A UUID, or the start of one that a message cut short ("$.ticket == '5f0c3a2e-9b1d-4c…'").
+    (
+        re.compile(
+            rf"(?<!{_HEX}){_HEX}{{8}}(?:-{_HEX}{{1,4}}){{1,3}}(?:-{_HEX}{{1,12}})?(?!{_HEX})"
+        ),
+        "<uuid>",
+    ),
+    (
+        # ISO-8601 dates, with their time (also cut short after the T) and zone when given,
+        # and bare times of day (as in an HTTP date): all change from run to run.
+        re.compile(
+            r"(?<!\d)(?:\d{4}-\d{2}-\d{2}(?:T\d[\d:]*(?:\.\d*|,\d+)?|"
+            r" \d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
+            r"|\d{2}:\d{2}:\d{2}(?:[.,]\d+)?)(?:Z|[+-]\d{2}(?::?\d{2})?)?(?!\d)"
+        ),
+        "<time>",
+    ),
+    # 16+ hex digits, letters or not: a token that happens to be all digits still reads the
+    # same as its siblings (a number that long, such as epoch nanoseconds, reads as hex).
+    (re.compile(rf"(?<!{_HEX}){_HEX}{{16,}}(?!{_HEX})"), "<hex>"),
+    # A measured duration ("took 2.345s, expected at most 2s"): the limit stays, the
+    # measurement would make a series per slow run.
+    (re.compile(r"\b(took )\d+(?:\.\d+)?(?:ms|s)\b"), r"\1<duration>"),
+)
+#: A number, its fraction included; replaced when it has NUMBER_DIGITS digits or more.
+_NUMBER: Final = re.compile(r"(?<!\d)\d+(?:\.\d+)?")
+NUMBER_DIGITS: Final = 6
+_SPACE: Final = re.compile(r"\s+")
+
+
+def _number(match: re.Match[str]) -> str:
+    number = match.group()
+    return "<n>" if len(number) - number.count(".") >= NUMBER_DIGITS else number
+
+
+def message_label(text: str) -> str:
+    r"""A failure message as the ``message`` label of STEP_FAILURE_INFO: the same value on
+    every run that fails the same way, so that a message never makes a new series per run.
+
+    UUIDs (also cut short), runs of 16+ hex digits, ISO-8601 timestamps (and times of day),
+    a duration after "took", and numbers of 6+ digits (fraction included) become ``<uuid>``,
+    ``<hex>``, ``<time>``, ``<duration>`` and ``<n>``; whitespace collapses to one space; and
+    the value is cut to MESSAGE_LABEL_CHARS, ending with an ellipsis when cut. Status codes,
+    ports and configured durations stay as they are (docs/metrics.md, "The message label"):
+
+    >>> message_label("expected status 200, got 503")
+    'expected status 200, got 503'
+    >>> message_label("cannot connect to 127.0.0.1:8900: [Errno 111] Connection refused")
+    'cannot connect to 127.0.0.1:8900: [Errno 111] Connection refused'
+    >>> message_label("$.ticket: expected '5f0c3a2e-9b1d-4c7e-8a6f-0e2d4b6c8a1f', got null")
+    "$.ticket: expected '<uuid>', got null"
+    >>> message_label("no push callback matching $.ticket == '5f0c3a2e-9b1d-4c…' within 30s")
+    "no push callback matching $.ticket == '<uuid>…' within 30s"
+    >>> message_label("session 9f86d081884c7d659a2feaa0c55ad015 ended 2024-05-01T10:20:30.123Z")
+    'session <hex> ended <time>'
+    >>> message_label("order 1714557630.25 refused:\n  2097152 bytes")
+    'order <n> refused: <n> bytes'
+    >>> message_label("took 2.345s, expected at most 2s")
+    'took <duration>, expected at most 2s'
+    >>> label = message_label("x" * 500)
+    >>> len(label), label[-3:]
+    (160, 'xx…')
+    """
+    label = _SPACE.sub(" ", text).strip()
+    for pattern, placeholder in _VARYING:
+        label = pattern.sub(placeholder, label)
+    label = _NUMBER.sub(_number, label)
+    if len(label) > MESSAGE_LABEL_CHARS:
+        label = label[: MESSAGE_LABEL_CHARS - 1].rstrip() + ELLIPSIS
+    return label

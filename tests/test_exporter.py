@@ -110,17 +110,38 @@ def care(stack: dict[str, Any]) -> Iterator[str]:
 
 
 @pytest.mark.parametrize(
-    ("fault", "step", "reason"),
+    ("fault", "step", "reason", "message"),
     [
-        ({"mode": "error", "status": 503}, "login", "http_status"),
-        ({"mode": "down"}, "login", "connect"),
-        ({"mode": "slow", "delay_ms": 3000}, "login", "timeout"),
-        ({"mode": "garbage"}, "login", "assertion"),
-        ({"mode": "error", "path": "/app/v1/account"}, "account", "http_status"),
+        ({"mode": "error", "status": 503}, "login", "http_status", "expected status 200, got 503"),
+        (
+            {"mode": "down"},
+            "login",
+            "connect",
+            "the server closed the connection without answering",
+        ),
+        (
+            {"mode": "slow", "delay_ms": 3000},
+            "login",
+            "timeout",
+            "journey timeout 1s reached while waiting for the response",
+        ),
+        (
+            {"mode": "garbage"},
+            "login",
+            "assertion",
+            "$.token: body is not JSON "
+            "('<html><body><h1>502 Bad Gateway</h1>upstream error</body></html>')",
+        ),
+        (
+            {"mode": "error", "path": "/app/v1/account"},
+            "account",
+            "http_status",
+            "expected status 2xx, got 503",
+        ),
     ],
 )
-def test_fault_drops_the_channel_with_step_and_reason(
-    stack: dict[str, Any], care: str, fault: dict[str, Any], step: str, reason: str
+def test_fault_drops_the_channel_with_step_reason_and_message(
+    stack: dict[str, Any], care: str, fault: dict[str, Any], step: str, reason: str, message: str
 ) -> None:
     metrics = stack["metrics"]
     wait_until(
@@ -131,18 +152,38 @@ def test_fault_drops_the_channel_with_step_and_reason(
     inject(care, channel="app", **fault)
     text = wait_until(lambda: down(metrics, "login"), REPORT_SECONDS, f"login down after {fault}")
     assert (
-        value(text, "carewatch_step_failure_info", journey="login", step=step, reason=reason) == 1
+        value(
+            text,
+            "carewatch_step_failure_info",
+            journey="login",
+            step=step,
+            reason=reason,
+            message=message,
+        )
+        == 1
     ), text
+    assert value(text, "carewatch_journey_consecutive_failures", journey="login") >= 1
     assert (
         value(text, "carewatch_step_failures_total", journey="login", step=step, reason=reason) >= 1
     )
     assert value(text, "carewatch_journey_up", journey="search") == 1
     get(f"http://{care}/_faults", method="DELETE")
-    wait_until(
-        lambda: value(get(metrics)[1], "carewatch_journey_up", journey="login") == 1,
-        REPORT_SECONDS,
-        "login back up after the fault is removed",
+    text = wait_until(
+        lambda: up(metrics, "login"), REPORT_SECONDS, "login back up after the fault is removed"
     )
+    assert value(text, "carewatch_journey_consecutive_failures", journey="login") == 0
+    assert value(text, "carewatch_step_failure_info", journey="login") is None
+
+
+def up(metrics: str, journey: str) -> str | None:
+    """The exposition once ``journey`` is up, else None."""
+    text = get(metrics)[1]
+    return text if value(text, "carewatch_journey_up", journey=journey) == 1 else None
+
+
+def test_build_info_names_the_agents_location(stack: dict[str, Any]) -> None:
+    _, text = get(stack["metrics"])
+    assert value(text, "carewatch_build_info", location="ci") == 1
 
 
 def test_promtool_accepts_the_exposition(stack: dict[str, Any], tmp_path: Path) -> None:

@@ -110,9 +110,15 @@ class Service:
             "Unix time of the last successful configuration load.",
             registry=self.registry,
         )
-        Gauge(
-            m.BUILD_INFO, "Always 1: the carewatch version.", ["version"], registry=self.registry
-        ).labels(_version()).set(1)
+        # Labelled once a config gives the location (see _locate), before ``serve`` listens:
+        # a location guessed earlier would leave a wrong series behind.
+        self._build_info = Gauge(
+            m.BUILD_INFO,
+            "Always 1: the carewatch version and the agent's location.",
+            m.BUILD_INFO_LABELS,
+            registry=self.registry,
+        )
+        self._build_location: str | None = None
         self.scheduler = Scheduler(
             self._run,
             on_result=self._publish,
@@ -168,6 +174,7 @@ class Service:
                 webhooks=self.webhooks,
             )
             self.exposition.configure(config, location=location)
+            self._locate(location)
             self.scheduler.schedule(j for j in config.journeys if j.runs_at(location))
             _settle_heap()
             self._last_up = {
@@ -183,6 +190,13 @@ class Service:
                 self.location,
             )
             return []
+
+    def _locate(self, location: str) -> None:
+        """Put the agent's location on BUILD_INFO, replacing the one a previous config gave."""
+        if location != self._build_location:
+            self._build_info.clear()
+            self._build_info.labels(_version(), location).set(1)
+            self._build_location = location
 
     async def _run(self, journey: Journey) -> RunResult:
         assert self.engine is not None

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from probes import metrics as m
-from probes.metrics import Family, duration_buckets, format_le
+from probes.metrics import Family, duration_buckets, format_le, message_label
 from probes.model.config import TOLERATING_FACTOR, Channel, Config, Journey
 from probes.model.hours import OpeningHours, is_open
 from probes.runs.experience import estimate
@@ -105,7 +105,8 @@ class _Step:
             else ""
         )
         lines[m.STEP_FAILURE_INFO] = (
-            f'{m.STEP_FAILURE_INFO.name}{{{labels},reason="{step.reason.value}"}} 1\n'
+            f'{m.STEP_FAILURE_INFO.name}{{{labels},reason="{step.reason.value}",'
+            f'message="{escape(message_label(step.message))}"}} 1\n'
             if step.outcome is Outcome.FAILED and step.reason
             else ""
         )
@@ -122,6 +123,7 @@ class _JourneySeries:
         self.apdex = dict.fromkeys(ZONES, 0)
         self.retries = 0
         self.skipped = 0
+        self.consecutive_failures = 0
         self.experience: dict[str, float] = {}
         self.up: int | None = None
         self.last_run: float | None = None
@@ -160,6 +162,7 @@ class _JourneySeries:
         journey = self.journey
         self.runs["success" if result.ok else "failure"] += 1
         self.up = 1 if result.ok else 0
+        self.consecutive_failures = 0 if result.ok else self.consecutive_failures + 1
         self.last_run = result.started_at
         self.retries += result.retries
         if result.ok:
@@ -208,6 +211,9 @@ class _JourneySeries:
         )
         c[m.JOURNEY_RETRIES] = f"{m.JOURNEY_RETRIES.name}{{{labels}}} {self.retries}\n"
         c[m.JOURNEY_SKIPPED] = f"{m.JOURNEY_SKIPPED.name}{{{labels}}} {self.skipped}\n"
+        c[m.JOURNEY_CONSECUTIVE_FAILURES] = (
+            f"{m.JOURNEY_CONSECUTIVE_FAILURES.name}{{{labels}}} {self.consecutive_failures}\n"
+        )
         c[m.JOURNEY_DURATION] = self._histogram()
         if self.up is not None and self.last_run is not None:
             c[m.JOURNEY_UP] = f"{m.JOURNEY_UP.name}{{{labels}}} {self.up}\n"

@@ -201,7 +201,7 @@ def test_serve(serving: tuple[subprocess.Popen[str], str]) -> None:
         except (urllib.error.URLError, OSError):
             time.sleep(0.2)
     assert text is not None, f"no /metrics within {START_SECONDS:g}s (exit {process.poll()})"
-    assert 'carewatch_build_info{version="0.1.0"} 1.0' in text
+    assert 'carewatch_build_info{location="local",version="0.1.0"} 1.0' in text
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=30)
     assert process.returncode == Exit.OK, output

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import uuid
 import weakref
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from probes import metrics as m
@@ -17,6 +19,7 @@ from probes.runs.results import Attempt, Outcome, Phase, RunResult, StepResult
 from probes.service import exposition as exposition_module
 from probes.service.agent import Service
 from tests._support.scrape import samples, value
+from tests._support.servers import ServerFactory, serve
 
 WAIT_SECONDS = 10.0
 
@@ -105,7 +108,7 @@ async def test_metrics_publish_the_contract(running: tuple[Service, TestClient, 
         )
     assert value(text, "carewatch_config_last_reload_successful") == 1
     assert value(text, "carewatch_scheduler_lateness_seconds_count") >= 2
-    assert value(text, "carewatch_build_info") == 1
+    assert value(text, "carewatch_build_info", location="test") == 1
 
 
 async def test_a_failing_channel_names_step_and_reason(
@@ -344,5 +347,144 @@ async def test_metrics_streams_exactly_what_the_exposition_renders(
         assert text.endswith(journeys)
         assert "carewatch_scheduler_lateness_seconds" in text[: -len(journeys)]
         assert value(text, "carewatch_journey_up", journey="j4") == 1
+    finally:
+        await service.stop()
+
+
+# --- consecutive failures, the failure message, the agent's location -------------------------
+
+GATED = """
+defaults: {{interval: 1s, timeout: 900ms, retries: 0}}
+channels:
+  - name: app
+    kind: app
+    team: mobile
+    journeys:
+      - name: status
+        steps:
+          - name: state
+            url: "{base}/state"
+            expect: {{status: 200, json: [{{path: $.state, equals: open}}]}}
+"""
+ANOTHER = """
+      - name: home
+        steps:
+          - {{name: home, url: "{base}/home"}}
+"""
+STATUS = {"channel": "app", "journey": "status", "location": "test"}
+
+
+class Gate:
+    """A target that answers each request with the next answer the test releases.
+
+    A run cannot finish before the test has read the metrics the previous run left, so each
+    value of a gauge is seen however slowly the test runs; once ``recover`` is called, every
+    request gets the healthy answer at once.
+    """
+
+    def __init__(self) -> None:
+        self.answers: asyncio.Queue[tuple[int, object]] = asyncio.Queue()
+        self.recovered = False
+
+    def release(self, status: int, body: object) -> None:
+        self.answers.put_nowait((status, body))
+
+    def recover(self) -> None:
+        self.recovered = True
+        self.release(200, {"state": "open"})
+
+    async def state(self, _: web.Request) -> web.Response:
+        if self.recovered and self.answers.empty():
+            return web.json_response({"state": "open"})
+        status, body = await self.answers.get()
+        return web.json_response(body, status=status)
+
+
+def failure_info(text: str) -> set[tuple[str, str, str]]:
+    """(step, reason, message) of every carewatch_step_failure_info series of the status journey."""
+    return {
+        (labels["step"], labels["reason"], labels["message"])
+        for (name, found), _ in samples(text).items()
+        if name == m.STEP_FAILURE_INFO.name
+        for labels in [dict(found)]
+        if labels["journey"] == "status"
+    }
+
+
+async def test_consecutive_failures_count_real_runs_and_a_success_resets_them(
+    aiohttp_server: ServerFactory,
+    write_config: Callable[[str], Path],
+    aiohttp_client: Callable[..., object],
+) -> None:
+    gate = Gate()
+
+    async def home(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    base = await serve(aiohttp_server, state=gate.state, home=home)
+    path = write_config(GATED.format(base=base))
+    service = Service(path, location="test")
+    await service.start()
+    try:
+        client = await aiohttp_client(service.app())  # type: ignore[operator]
+
+        def failures(n: int) -> Callable[[str], bool]:
+            return lambda t: value(t, m.JOURNEY_CONSECUTIVE_FAILURES.name, **STATUS) == n
+
+        text = await scrape(client)  # the first run waits for the gate: nothing has run yet
+        assert value(text, m.JOURNEY_CONSECUTIVE_FAILURES.name, **STATUS) == 0
+        assert value(text, "carewatch_journey_up", **STATUS) is None
+
+        gate.release(503, {"state": "open"})
+        text = await wait_for(client, failures(1))
+        assert value(text, "carewatch_journey_up", **STATUS) == 0
+        info = failure_info(text)
+        assert info == {("state", "http_status", "expected status 200, got 503")}, info
+
+        gate.release(200, {"state": f"closed by {uuid.uuid4()}"})
+        text = await wait_for(client, failures(2))
+        first = failure_info(text)
+        assert first == {("state", "assertion", "$.state: expected 'open', got 'closed by <uuid>'")}
+
+        # A reload that adds a journey keeps the count of the one it keeps.
+        path.write_text(path.read_text() + ANOTHER.format(base=base))
+        response = await client.post("/-/reload")
+        assert response.status == 200, await response.text()
+        text = await scrape(client)
+        assert value(text, m.JOURNEY_CONSECUTIVE_FAILURES.name, **STATUS) == 2
+        assert value(text, m.JOURNEY_CONSECUTIVE_FAILURES.name, journey="home") == 0
+
+        gate.release(200, {"state": f"closed by {uuid.uuid4()}"})
+        text = await wait_for(client, failures(3))
+        assert failure_info(text) == first  # another id, the same series
+
+        gate.recover()
+        text = await wait_for(client, failures(0))
+        assert value(text, "carewatch_journey_up", **STATUS) == 1
+        assert failure_info(text) == set()
+        assert value(text, "carewatch_journey_runs_total", result="failure", **STATUS) == 3
+    finally:
+        await service.stop()
+
+
+async def test_build_info_names_the_agents_location_and_follows_a_reload(
+    democare: str, write_config: Callable[[str], Path], aiohttp_client: Callable[..., object]
+) -> None:
+    path = write_config(LOCATED.format(base=democare))
+    service = Service(path)  # no --location: the config's defaults.location, paris
+    await service.start()
+    try:
+        client = await aiohttp_client(service.app())  # type: ignore[operator]
+        text = await scrape(client)
+        info = [labels for (name, labels) in samples(text) if name == m.BUILD_INFO]
+        assert [dict(labels)["location"] for labels in info] == ["paris"]
+        assert set(dict(info[0])) == set(m.BUILD_INFO_LABELS)
+        path.write_text(path.read_text().replace("location: paris", "location: lyon"))
+        response = await client.post("/-/reload")
+        assert response.status == 200, await response.text()
+        text = await scrape(client)
+        info = [labels for (name, labels) in samples(text) if name == m.BUILD_INFO]
+        assert [dict(labels)["location"] for labels in info] == ["lyon"]
+        assert value(text, m.BUILD_INFO, location="lyon") == 1
     finally:
         await service.stop()

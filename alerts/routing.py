@@ -140,11 +140,13 @@ def receiver(name: str, spec: Receiver) -> Document:
                     "routing_key_file": spec.pagerduty.routing_key_file,
                     "send_resolved": True,
                     "description": _template("carewatch.title"),
-                    "details": {"alerts": _template("carewatch.text")},
-                    "links": [
-                        {"href": _template("carewatch.dashboard_url"), "text": "dashboard"},
-                        {"href": _template("carewatch.runbook_url"), "text": "runbook"},
-                    ],
+                    "details": {
+                        "alerts": _template("carewatch.text"),
+                        "runbook": _template("carewatch.runbook_url"),
+                        "dashboard": _template("carewatch.dashboard_url"),
+                    },
+                    # Not the runbook: a channel may have none, and an empty link is refused.
+                    "links": [{"href": _template("carewatch.dashboard_url"), "text": "dashboard"}],
                 }
             ],
         }

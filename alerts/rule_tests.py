@@ -364,21 +364,21 @@ def _certificate_part(config: Config, channel: Channel, journey: Journey) -> Par
     links = rules.journey_links(channel, journey, config.alerting)
 
     def fired(wanted: names.Severity, text: a.Text) -> list[Alert]:
-        severity = rules.severity(journey, wanted)
-        found = {**labels, "severity": severity, "team": channel.team}
+        found = {**labels, "severity": rules.severity(journey, wanted), "team": channel.team}
         return [alert(found, a.annotate(text, links))]
 
     slots = [
         a.Slots(value=humanize_duration(abs(days) * slo.DAY), cert_step=step, location=where)
         for days in CERTIFICATE_DAYS_LEFT
     ]
-    (ticket_days, _, _), (page_days, _, _) = rules.CERTIFICATE_BANDS
     part = Part([series(metrics.STEP_TLS_EXPIRY.name, labels, expiry)])
     minutes = range(len(CERTIFICATE_DAYS_LEFT))
-    soon = {
-        2: fired(names.TICKET, a.certificate_soon(journey, ticket_days, slots[2])),
-        3: fired(names.PAGE, a.certificate_soon(journey, page_days, slots[3])),
-    }
+    soon: dict[int, list[Alert]] = {}
+    for minute, days in enumerate(CERTIFICATE_DAYS_LEFT):
+        for below, at_least, wanted in rules.certificate_bands(journey):
+            if CERTIFICATE_OPEN[minute] and at_least <= days < below and days > 0:
+                text = a.certificate_soon(journey, below, slots[minute])
+                soon[minute] = fired(wanted, text)
     part.expect(names.CERTIFICATE_EXPIRES_SOON, minutes, soon)
     expired = {4: fired(names.PAGE, a.certificate_expired(journey, slots[4]))}
     part.expect(names.CERTIFICATE_EXPIRED, minutes, expired)

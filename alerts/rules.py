@@ -227,7 +227,7 @@ def journey_alerts(channel: Channel, journey: Journey, alerting: Alerting) -> li
     expiry = selector(metrics.STEP_TLS_EXPIRY.name, **_journey(journey))
     left = f"{expiry} - time()"
     in_days = a.Slots(value=a.DURATION)
-    for below, at_least, wanted in CERTIFICATE_BANDS:
+    for below, at_least, wanted in certificate_bands(journey):
         floor = f">= {number(at_least * slo.DAY)}" if at_least else "> 0"
         rules.append(
             _alert(
@@ -253,6 +253,18 @@ CERTIFICATE_BANDS: Final[tuple[tuple[int, int, names.Severity], ...]] = (
     (CERTIFICATE_TICKET_DAYS, CERTIFICATE_PAGE_DAYS, names.TICKET),
     (CERTIFICATE_PAGE_DAYS, 0, names.PAGE),
 )
+
+
+def certificate_bands(journey: Journey) -> list[tuple[int, int, names.Severity]]:
+    """CERTIFICATE_BANDS with the journey's severities, neighbours of one severity merged (a
+    journey that may not page has one ticket under 21 days)."""
+    bands: list[tuple[int, int, names.Severity]] = []
+    for below, at_least, wanted in CERTIFICATE_BANDS:
+        wanted = severity(journey, wanted)
+        if bands and bands[-1][2] == wanted:
+            below = bands.pop()[0]
+        bands.append((below, at_least, wanted))
+    return bands
 
 
 def channel_down(channel: Channel, alerting: Alerting) -> Rule:

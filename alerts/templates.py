@@ -26,6 +26,10 @@ TEMPLATES: Final = """\
 {{ with index .Alerts 0 }}{{ .Annotations.dashboard_url }}{{ end }}
 {{- end }}
 
+{{ define "carewatch.runbook_url" -}}
+{{ with index .Alerts 0 }}{{ with .Annotations.runbook_url }}{{ . }}{{ else }}no runbook{{ end }}
+{{- end }}{{ end }}
+
 {{ define "carewatch.alert.text" -}}
 {{ .Labels.alertname }} ({{ .Labels.severity }}
 {{- with .Labels.location }}, at {{ . }}{{ end }}): {{ .Annotations.summary }}

@@ -400,10 +400,19 @@ BURNING: Final = {
 BURN_OPEN: Final = (1, 1, 1, 1, 0, 1, 1)
 
 
-def fires(pairs: Iterable[slo.BurnRate], minute: int) -> bool:
-    """Whether a rule over ``pairs`` fires at ``minute`` of the burn-rate test."""
-    burning = [BURNING[p.long.name][minute] and BURNING[p.short.name][minute] for p in pairs]
-    return bool(BURN_OPEN[minute] and any(burning))
+def fires(
+    pairs: Iterable[slo.BurnRate], minute: int, ratio: float, budget: float, days: int
+) -> bool:
+    """Whether a rule over ``pairs`` fires at ``minute`` of the burn-rate test, its windows at
+    ``ratio`` when they burn: a pair fires when both its windows burn above its threshold,
+    computed as Prometheus computes the rule's ``(factor * budget)`` (a loose objective can
+    put a threshold above 1, where no ratio reaches it)."""
+    return bool(BURN_OPEN[minute]) and any(
+        BURNING[p.long.name][minute]
+        and BURNING[p.short.name][minute]
+        and ratio > float(number(p.factor(days))) * float(number(budget))
+        for p in pairs
+    )
 
 
 def burning_ratio(journey: Journey, sli: names.Sli, period_days: int) -> float:
@@ -437,7 +446,7 @@ def _burn_rate_part(config: Config, channel: Channel, journey: Journey) -> Part:
         for wanted, pairs in rules.burn_rates(journey).items():
             text = a.burn_rate(journey, sli, rules.paces(pairs, period), slots)
             for minute in range(len(BURN_OPEN)):
-                if fires(pairs, minute):
+                if fires(pairs, minute, ratio, slo.error_budget(journey, sli), period):
                     found = alert({**labels, "severity": wanted}, a.annotate(text, links))
                     expected.setdefault(minute, []).append(found)
         part.expect(alertname, range(len(BURN_OPEN)), expected)

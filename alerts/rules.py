@@ -9,6 +9,7 @@ and no team, so they go to ``alerting.default_receiver``. Every alert of a chann
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Final
@@ -215,7 +216,8 @@ def journey_alerts(channel: Channel, journey: Journey, alerting: Alerting) -> li
             names.JOURNEY_STALE,
             (
                 f"time() - {last_run} > {number(stale_after)}\n"
-                f"and on (channel) min_over_time({open_gauge}[{window(int(stale_after))}]) == 1\n"
+                f"and on (channel) min_over_time({open_gauge}[{window(math.ceil(stale_after))}])"
+                " == 1\n"
             ),
             {"severity": severity(journey, names.PAGE), **labels},
             a.annotate(

@@ -13,12 +13,12 @@ DEMO_SMTP ?= 127.0.0.1:8925
 LOADTEST_LISTEN ?= 127.0.0.1:8901
 # A democare fault for the load test, as JSON: LOADTEST_FAULT='{"channel": "app", "mode": "slow"}'
 LOADTEST_FAULT ?=
-# Debian packages the tests drive for real (prometheus ships promtool too).
+# Debian packages the tests drive for real (prometheus ships promtool too; alertmanager, amtool).
 # openssl makes democare's demo SMTP certificate. blackbox_exporter is the benchmarks' anchor.
-APT_PACKAGES := prometheus openssl prometheus-blackbox-exporter
-APT_COMMANDS := prometheus promtool openssl prometheus-blackbox-exporter
+APT_PACKAGES := prometheus prometheus-alertmanager openssl prometheus-blackbox-exporter
+APT_COMMANDS := prometheus promtool prometheus-alertmanager amtool openssl prometheus-blackbox-exporter
 
-.PHONY: demo demo-prerequisites demo-stop test lint check bench loadtest system-deps venv clean
+.PHONY: demo demo-prerequisites demo-stop test lint check alerts bench loadtest system-deps venv clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -55,6 +55,10 @@ demo-stop:
 ## check: validate checks.yaml
 check: $(DEMO_STAMP)
 	$(CAREWATCH) check checks.yaml
+
+## alerts: regenerate alerts/generated/ (rules, promtool tests, Alertmanager) from checks.yaml
+alerts: $(DEMO_STAMP)
+	$(CAREWATCH) alerts --config checks.yaml --out alerts/generated
 
 ## system-deps: the Debian packages the tests need (apt-get as root, once)
 system-deps:

@@ -6,10 +6,11 @@ exit code (``probes.Exit``, the same for every subcommand).
     carewatch serve [--config checks.yaml] [--listen 127.0.0.1:9640] [--location NAME] ...
     carewatch check [FILE]
     carewatch loadtest [--config checks.yaml] [LOCUST OPTIONS...]
+    carewatch alerts [--config checks.yaml] [--out alerts/generated]
     carewatch demo [start|stop]
 
 The work is done elsewhere: ``probes.service.serve``, ``probes.load_config``, Locust on
-``loadtests/locustfile.py`` and ``democare.launch``.
+``loadtests/locustfile.py``, ``alerts.command`` and ``democare.launch``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Final
 
+from alerts import command as alerts_command
 from democare import launch
 from loadtests.command import CHECKS_VARIABLE, LOCUSTFILE, locust_command
 from probes import Config, ConfigError, Exit, load_config
@@ -113,6 +115,10 @@ def _loadtest(args: argparse.Namespace) -> Exit:
 
 def _check(args: argparse.Namespace) -> Exit:
     return check(args.file)
+
+
+def _alerts(args: argparse.Namespace) -> Exit:
+    return alerts_command.run(args.config, args.out)
 
 
 def _demo(args: argparse.Namespace) -> Exit:
@@ -225,6 +231,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     loading.add_argument("--config", default=None, metavar="FILE")
     loading.set_defaults(parser=loading, run=_loadtest)
+
+    alerting = commands.add_parser(
+        "alerts",
+        help="generate Prometheus rules, their promtool tests and the Alertmanager "
+        "configuration from checks.yaml (docs/alerts.md)",
+    )
+    alerts_command.add_options(alerting)
+    alerting.set_defaults(parser=alerting, run=_alerts)
 
     demo = commands.add_parser(
         "demo", help="start (default) or stop democare and the exporter in the background"

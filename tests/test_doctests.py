@@ -1,10 +1,10 @@
-"""The examples in probes' docstrings run as doctests, so an example that no longer matches the
-code fails here instead of misleading its reader.
+"""The examples in probes' and alerts' docstrings run as doctests, so an example that no longer
+matches the code fails here instead of misleading its reader.
 
-Every module under ``probes/`` is searched, so a new module's examples run the day it is
-written. An example that needs an event loop or a network (``await``, a server to talk to) is
-marked ``# doctest: +SKIP``; every other one runs, and the last test counts them, so examples
-cannot all quietly become skipped.
+Every module under ``probes/`` and ``alerts/`` is searched, so a new module's examples run the
+day it is written. An example that needs an event loop or a network (``await``, a server to talk
+to) is marked ``# doctest: +SKIP``; every other one runs, and the last test counts them, so
+examples cannot all quietly become skipped.
 """
 
 from __future__ import annotations
@@ -17,11 +17,18 @@ from typing import Final
 
 import pytest
 
+import alerts
 import probes
 
 MODULES: Final = (
     "probes",
     *sorted(m.name for m in pkgutil.walk_packages(probes.__path__, "probes.")),
+    "alerts",
+    *sorted(
+        m.name
+        for m in pkgutil.walk_packages(alerts.__path__, "alerts.")
+        if m.name != "alerts.__main__"  # importing it runs the command
+    ),
 )
 FLAGS: Final = doctest.ELLIPSIS
 #: Examples that ran when this was written; fewer means some were lost or skipped.

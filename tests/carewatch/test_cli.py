@@ -20,7 +20,7 @@ from probes import Exit, load_config
 from tests._support.commands import Carewatch, environment
 from tests._support.paths import FIXTURES, REPO
 
-SUBCOMMANDS = ("serve", "check", "loadtest", "demo")
+SUBCOMMANDS = ("serve", "check", "loadtest", "alerts", "demo")
 #: Locust's start and stop around a 2 s run, on a loaded 2-core machine.
 LOCUST_SECONDS = 90.0
 
@@ -83,6 +83,18 @@ def test_check_locates_every_problem_of_a_broken_file(carewatch: Carewatch) -> N
         "tests/fixtures/broken.yaml:13:9: channels[0].journeys[0].intervall: unknown key"
     )
     assert all(line.startswith("tests/fixtures/broken.yaml:") for line in lines[1:])
+
+
+def test_alerts_writes_the_generated_files_or_locates_every_problem(
+    carewatch: Carewatch, tmp_path: Path
+) -> None:
+    done = carewatch("alerts", "--config", str(REPO / "checks.yaml"), "--out", "out")
+    assert done.returncode == Exit.OK, done.stderr
+    assert (tmp_path / "out" / "rules.yaml").is_file()
+    assert (tmp_path / "out" / "templates" / "carewatch.tmpl").is_file()
+    broken = carewatch("alerts", "--config", "tests/fixtures/broken.yaml", cwd=REPO)
+    assert broken.returncode == Exit.CONFIG
+    assert broken.stderr.splitlines()[0] == "4 problems in config"
 
 
 def test_exporter_py_is_an_alias_of_check(carewatch: Carewatch) -> None:

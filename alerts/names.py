@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
+from probes import metrics
+
 # --- alerts ---------------------------------------------------------------------------------
 JOURNEY_DOWN: Final = "JourneyDown"
 JOURNEY_DEGRADED: Final = "JourneyDegraded"
@@ -41,10 +43,9 @@ PAGE: Final[Severity] = "page"
 TICKET: Final[Severity] = "ticket"
 SEVERITIES: Final[tuple[Severity, ...]] = (PAGE, TICKET)
 
-# --- metrics the exporter is gaining in parallel (issue 10) ------------------------------------
-#: ``probes.metrics.JOURNEY_CONSECUTIVE_FAILURES``: failed runs in a row at a location, after
-#: retries; 0 after a success. tests/alerts/test_names.py keeps the two names equal.
-CONSECUTIVE_FAILURES: Final = "carewatch_journey_consecutive_failures"
+# --- metrics -----------------------------------------------------------------------------------
+#: Failed runs in a row at a location, after retries; 0 after a success (the metric contract).
+CONSECUTIVE_FAILURES: Final = metrics.JOURNEY_CONSECUTIVE_FAILURES.name
 
 # --- SLIs and recording rules (Sloth's names, so Sloth-aware tools read them) -----------------
 Sli = Literal["availability", "latency"]

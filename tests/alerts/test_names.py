@@ -6,10 +6,8 @@ from alerts import names
 from probes import metrics
 
 
-def test_the_consecutive_failures_gauge_is_the_exporters_once_it_has_one() -> None:
-    family = getattr(metrics, "JOURNEY_CONSECUTIVE_FAILURES", None)
-    if family is not None:  # being added to probes.metrics in parallel (issue 10)
-        assert family.name == names.CONSECUTIVE_FAILURES
+def test_the_rules_read_the_exporters_consecutive_failures_gauge() -> None:
+    assert metrics.JOURNEY_CONSECUTIVE_FAILURES.name == names.CONSECUTIVE_FAILURES
     assert names.CONSECUTIVE_FAILURES == "carewatch_journey_consecutive_failures"
 
 

@@ -11,4 +11,5 @@ Test modules import these by name (``from tests._support.servers import serve``)
 * ``hours``: a channel with opening hours, and two instants either side of them.
 * ``scrape``: samples of a Prometheus exposition.
 * ``processes``: democare and the exporter as child processes, reached over HTTP.
+* ``stack``: the alerting stack's tools, and Prometheus's and Alertmanager's HTTP APIs.
 """

@@ -13,12 +13,14 @@ DEMO_SMTP ?= 127.0.0.1:8925
 LOADTEST_LISTEN ?= 127.0.0.1:8901
 # A democare fault for the load test, as JSON: LOADTEST_FAULT='{"channel": "app", "mode": "slow"}'
 LOADTEST_FAULT ?=
-# Debian packages the tests drive for real (prometheus ships promtool too).
-# openssl makes democare's demo SMTP certificate. blackbox_exporter is the benchmarks' anchor.
-APT_PACKAGES := prometheus openssl prometheus-blackbox-exporter
-APT_COMMANDS := prometheus promtool openssl prometheus-blackbox-exporter
+# Debian packages the tests drive for real (prometheus ships promtool too, and
+# prometheus-alertmanager amtool). openssl makes democare's demo SMTP certificate.
+# blackbox_exporter is the benchmarks' anchor.
+APT_PACKAGES := prometheus prometheus-alertmanager openssl prometheus-blackbox-exporter
+APT_COMMANDS := prometheus promtool prometheus-alertmanager amtool openssl \
+	prometheus-blackbox-exporter
 
-.PHONY: demo demo-prerequisites demo-stop test lint check bench loadtest system-deps venv clean
+.PHONY: demo demo-prerequisites demo-stop stack stack-stop test lint check bench loadtest system-deps venv clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -51,6 +53,15 @@ demo-prerequisites:
 ## demo-stop: stop what `make demo` started
 demo-stop:
 	@if [ -x $(CAREWATCH) ]; then $(CAREWATCH) demo stop; else echo "nothing to stop"; fi
+
+## stack: democare, the exporter, Prometheus with the generated rules (alerts/generated),
+## Alertmanager, and a pager printing each page here, until Ctrl-C or make stack-stop
+stack: demo-prerequisites $(DEMO_STAMP)
+	$(PY) -m democare.stack_demo start
+
+## stack-stop: stop what `make stack` started
+stack-stop:
+	@if [ -x $(PY) ]; then $(PY) -m democare.stack_demo stop; else echo "nothing to stop"; fi
 
 ## check: validate checks.yaml
 check: $(DEMO_STAMP)
@@ -87,5 +98,5 @@ bench: $(STAMP) system-deps
 loadtest: $(DEMO_STAMP)
 	$(PY) -m loadtests.demo --listen $(LOADTEST_LISTEN) $(if $(LOADTEST_FAULT),--fault '$(LOADTEST_FAULT)')
 
-clean: demo-stop
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+clean: demo-stop stack-stop
+	rm -rf $(VENV) .demo .stack .pytest_cache .mypy_cache .ruff_cache

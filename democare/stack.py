@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -152,6 +153,10 @@ class Stack:
         """Run ``argv`` as ``name`` and wait until ``ready`` (a path on ``port``) answers 200."""
         if name in self.services:
             raise ValueError(f"{name} is already part of the stack")
+        taken = port_taken(HOST, port)
+        if taken is not None:
+            # Checked first: another server answering the readiness URL would pass for this one.
+            raise StackFailed(f"{name} cannot listen on {HOST}:{port}: {taken}")
         log = self.folder / f"{name}.log"
         with log.open("wb") as output:
             process = subprocess.Popen(
@@ -204,6 +209,19 @@ def wait_ready(service: Service, url: str, *, timeout: float) -> None:
         f"{service.name} did not answer {url} within {timeout:g}s; the end of {service.log}:\n"
         f"{service.tail()}"
     )
+
+
+def port_taken(host: str, port: int) -> str | None:
+    """Why a server could not listen on ``host:port`` now, or None if it could."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As servers do: a port whose last connections linger in TIME_WAIT is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
 
 
 def http_status(url: str) -> int | None:
@@ -377,10 +395,16 @@ def _end(process: subprocess.Popen[bytes]) -> int:
 
 
 def _signal_session(pid: int, signum: int) -> bool:
-    """Send ``signum`` to the process group led by ``pid``; False if there is none."""
+    """Send ``signum`` to the process group led by ``pid``, or to ``pid`` alone when it leads
+    none (a command run by make); False if there is no such process."""
     try:
         os.killpg(pid, signum)
-    except (ProcessLookupError, PermissionError):
+    except ProcessLookupError:
+        try:
+            os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            return False
+    except PermissionError:
         return False
     return True
 

@@ -13,14 +13,12 @@ DEMO_SMTP ?= 127.0.0.1:8925
 LOADTEST_LISTEN ?= 127.0.0.1:8901
 # A democare fault for the load test, as JSON: LOADTEST_FAULT='{"channel": "app", "mode": "slow"}'
 LOADTEST_FAULT ?=
-# Debian packages the tests drive for real (prometheus ships promtool too, and
-# prometheus-alertmanager amtool). openssl makes democare's demo SMTP certificate.
-# blackbox_exporter is the benchmarks' anchor.
+# Debian packages the tests drive for real (prometheus ships promtool too; alertmanager, amtool).
+# openssl makes democare's demo SMTP certificate. blackbox_exporter is the benchmarks' anchor.
 APT_PACKAGES := prometheus prometheus-alertmanager openssl prometheus-blackbox-exporter
-APT_COMMANDS := prometheus promtool prometheus-alertmanager amtool openssl \
-	prometheus-blackbox-exporter
+APT_COMMANDS := prometheus promtool prometheus-alertmanager amtool openssl prometheus-blackbox-exporter
 
-.PHONY: demo demo-prerequisites demo-stop stack stack-stop test lint check bench loadtest system-deps venv clean
+.PHONY: demo demo-prerequisites demo-stop test lint check bench loadtest system-deps venv clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -54,6 +52,7 @@ demo-prerequisites:
 demo-stop:
 	@if [ -x $(CAREWATCH) ]; then $(CAREWATCH) demo stop; else echo "nothing to stop"; fi
 
+.PHONY: stack stack-stop
 ## stack: democare, the exporter, Prometheus with the generated rules (alerts/generated),
 ## Alertmanager, and a pager printing each page here, until Ctrl-C or make stack-stop
 stack: demo-prerequisites $(DEMO_STAMP)

@@ -52,6 +52,16 @@ demo-prerequisites:
 demo-stop:
 	@if [ -x $(CAREWATCH) ]; then $(CAREWATCH) demo stop; else echo "nothing to stop"; fi
 
+.PHONY: stack stack-stop
+## stack: democare, the exporter, Prometheus with the generated rules (alerts/generated),
+## Alertmanager, and a pager printing each page here, until Ctrl-C or make stack-stop
+stack: demo-prerequisites $(DEMO_STAMP)
+	$(PY) -m democare.stack_demo start
+
+## stack-stop: stop what `make stack` started
+stack-stop:
+	@if [ -x $(PY) ]; then $(PY) -m democare.stack_demo stop; else echo "nothing to stop"; fi
+
 ## check: validate checks.yaml
 check: $(DEMO_STAMP)
 	$(CAREWATCH) check checks.yaml
@@ -91,5 +101,5 @@ bench: $(STAMP) system-deps
 loadtest: $(DEMO_STAMP)
 	$(PY) -m loadtests.demo --listen $(LOADTEST_LISTEN) $(if $(LOADTEST_FAULT),--fault '$(LOADTEST_FAULT)')
 
-clean: demo-stop
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+clean: demo-stop stack-stop
+	rm -rf $(VENV) .demo .stack .pytest_cache .mypy_cache .ruff_cache

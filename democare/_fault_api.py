@@ -13,6 +13,10 @@ Each answers ``{"faults": [...]}`` with the faults now in force. Every channel t
 
     POST   /_faults  {"channel": "sms", "mode": "late_reply", "delay_ms": 10000}
     POST   /_faults  {"channel": "email", "mode": "error", "path": "/email/smtp"}
+
+A ``count`` makes a blip: the fault hits that many requests, then lifts itself::
+
+    POST   /_faults  {"channel": "app", "mode": "error", "path": "/app/v1/login", "count": 1}
 """
 
 from __future__ import annotations

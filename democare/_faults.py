@@ -13,6 +13,12 @@ Channels whose answer comes later (chat, sms, push, email) also take ``no_reply`
 
     faults.add(parse_fault({"channel": "sms", "mode": "late_reply", "delay_ms": 10000}))
     faults.reply_delay_ms("/sms/v1/messages", normal_ms=300)  # 10000
+
+A fault with a ``count`` hits that many requests and then lifts itself, the way a blip does::
+
+    faults.add(parse_fault({"channel": "app", "mode": "error", "count": 1}))
+    faults.triggered("/app/v1/login")   # the fault: answer 503
+    faults.triggered("/app/v1/login")   # None: it is gone
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Final
 
@@ -61,13 +67,17 @@ MIN_STATUS: Final = 400
 MAX_STATUS: Final = 599
 DEFAULT_RATIO: Final = 0.5
 MAX_FAULTS: Final = 64
+MAX_COUNT: Final = 1000
 MAX_PATH_LENGTH: Final = 200
 
 _MODE_PARAMETERS: Final[dict[str, frozenset[FaultMode]]] = {
     "delay_ms": frozenset({FaultMode.SLOW, FaultMode.LATE_REPLY}),
     "status": frozenset({FaultMode.ERROR, FaultMode.FLAKY}),
     "ratio": frozenset({FaultMode.FLAKY}),
+    "count": REQUEST_MODES,
 }
+#: One SMTP session asks the fault table at each command, so "requests" would mean commands.
+_COUNTLESS_CHANNELS: Final = frozenset({Channel.EMAIL})
 ALLOWED_FIELDS: Final = ("channel", "mode", "path", *_MODE_PARAMETERS)
 
 
@@ -92,6 +102,8 @@ class Fault:
     delay_ms: int = DEFAULT_DELAY_MS
     status: int = DEFAULT_STATUS
     ratio: float = DEFAULT_RATIO
+    count: int | None = None
+    """How many more requests it hits before it lifts itself, or None: until deleted."""
 
     @property
     def key(self) -> tuple[Channel, str | None]:
@@ -115,6 +127,8 @@ class Fault:
         for name, value in parameters.items():
             if self.mode in _MODE_PARAMETERS[name]:
                 described[name] = value
+        if self.count is not None:
+            described["count"] = self.count
         return described
 
 
@@ -138,6 +152,8 @@ def parse_fault(spec: Mapping[str, object]) -> Fault:
         if name in spec and mode not in modes:
             allowed = " or ".join(sorted(f"'{m.value}'" for m in modes))
             raise FaultSpecError(f"'{name}' only applies to mode {allowed}, not '{mode.value}'")
+    if "count" in spec and channel in _COUNTLESS_CHANNELS:
+        raise FaultSpecError(f"'count' does not apply to channel '{channel.value}'")
     return Fault(
         channel=channel,
         mode=mode,
@@ -151,6 +167,7 @@ def parse_fault(spec: Mapping[str, object]) -> Fault:
         ),
         status=_int(spec, "status", DEFAULT_STATUS, minimum=MIN_STATUS, maximum=MAX_STATUS),
         ratio=_ratio(spec.get("ratio", DEFAULT_RATIO)),
+        count=None if "count" not in spec else _int(spec, "count", 1, minimum=1, maximum=MAX_COUNT),
     )
 
 
@@ -198,13 +215,19 @@ class FaultTable:
         """The fault to apply to a request for ``path`` now, or None to handle it normally.
 
         The most specific fault covering the path wins. A flaky fault rolls its dice here, and
-        is returned only when this request should fail.
+        is returned only when this request should fail. A fault with a ``count`` spends one of
+        its requests here, and lifts itself after its last.
         """
         fault = self.covering(path)
         if fault is None:
             return None
         if fault.mode is FaultMode.FLAKY and self._random.random() >= fault.ratio:
             return None
+        if fault.count is not None:
+            if fault.count > 1:
+                self._faults[fault.key] = replace(fault, count=fault.count - 1)
+            else:
+                del self._faults[fault.key]
         return fault
 
     def reply_delay_ms(self, path: str, *, normal_ms: int) -> int | None:

@@ -44,6 +44,7 @@ READY_TIMEOUT_SECONDS: Final = 20.0
 POLL_SECONDS: Final = 0.5
 STOP_GRACE_SECONDS: Final = 5.0
 SERVICES: Final = ("democare", "exporter")
+SMTP_CA: Final = "smtp-ca.pem"
 LOG_TAIL_CHARS: Final = 2000
 #: The kernel's TCP tables (IPv4, IPv6): local address, state and socket inode of each socket.
 PROC_TCP: Final = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
@@ -71,7 +72,7 @@ def start(democare: str, exporter: str, *, config: str, smtp: str) -> Exit:
     except ValueError as exc:
         print(f"carewatch demo: {exc}", file=sys.stderr)
         return Exit.CONFIG
-    env = _environment(democare, smtp)
+    env = environment(democare, smtp, smtp_ca=STATE / SMTP_CA)
     try:
         model = load_config(config, environ=env)
     except ConfigError as exc:
@@ -84,16 +85,9 @@ def start(democare: str, exporter: str, *, config: str, smtp: str) -> Exit:
         stop(quiet=True)  # a demo started here before
         _check_free({"democare": (care, mail), "exporter": (agent,)})
         STATE.mkdir(exist_ok=True)
-        receiver = f"http://{exporter}/callbacks"
         backend = _spawn(
             "democare",
-            [
-                *(sys.executable, "-m", "democare", "--listen", democare),
-                *("--smtp-listen", smtp, "--smtp-cert-out", env["DEMOCARE_SMTP_CA"]),
-                *("--webhook", f"sms={receiver}/sms-inbound"),
-                *("--webhook", f"push={receiver}/push-receipts"),
-                *("--webhook", f"email={receiver}/email-inbound"),
-            ],
+            democare_command(democare, smtp, smtp_ca=STATE / SMTP_CA, exporter=exporter),
             env,
         )
         started.append(backend)
@@ -300,15 +294,29 @@ def _journey_states(metrics_url: str) -> dict[str, tuple[float, str]]:
     return {k: (up, why.get(k, "")) for k, (up, _) in states.items()}
 
 
-def _environment(democare: str, smtp: str) -> dict[str, str]:
+def environment(democare: str, smtp: str, *, smtp_ca: Path) -> dict[str, str]:
     """What checks.yaml reads to find the demo stack (see its ``variables``)."""
     return {
         **os.environ,
         "DEMOCARE_URL": f"http://{democare}",
         "DEMOCARE_WS_URL": f"ws://{democare}",
         "DEMOCARE_SMTP": smtp,
-        "DEMOCARE_SMTP_CA": str(STATE / "smtp-ca.pem"),
+        "DEMOCARE_SMTP_CA": str(smtp_ca),
     }
+
+
+def democare_command(democare: str, smtp: str, *, smtp_ca: Path, exporter: str) -> list[str]:
+    """``python -m democare`` on ``democare`` and ``smtp`` (``HOST:PORT``), its certificate
+    written to ``smtp_ca``, delivering its replies to the exporter's /callbacks at
+    ``exporter``, as checks.yaml's callbacks expect."""
+    receiver = f"http://{exporter}/callbacks"
+    return [
+        *(sys.executable, "-m", "democare", "--listen", democare),
+        *("--smtp-listen", smtp, "--smtp-cert-out", str(smtp_ca)),
+        *("--webhook", f"sms={receiver}/sms-inbound"),
+        *("--webhook", f"push={receiver}/push-receipts"),
+        *("--webhook", f"email={receiver}/email-inbound"),
+    ]
 
 
 def _get(url: str) -> str | None:

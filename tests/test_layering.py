@@ -196,6 +196,8 @@ ACROSS_MODULES: Final = {
     "tests/democare/test_voice_video.py": "democare's voice and video, joined by a chat handover",
     "tests/carewatch/test_demo.py": "carewatch demo: the command and democare.launch together",
     "tests/carewatch/test_install.py": "the wheel that pip install . builds, in a fresh venv",
+    "tests/alerts/test_end_to_end.py": "the generated alerts with democare, two exporters, "
+    "Prometheus and Alertmanager running",
 }
 
 

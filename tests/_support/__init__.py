@@ -7,6 +7,7 @@ Test modules import these by name (``from tests._support.servers import serve``)
 * ``paths``: the repository and the fixture files.
 * ``timing``: how far a measured duration may stray from the expected one.
 * ``servers``: aiohttp test servers of a few routes, and free ports.
+* ``stack``: the alerting stack's tools, and Prometheus's and Alertmanager's HTTP APIs.
 * ``journeys``: checks.yaml documents of one journey, run on a fresh engine.
 * ``hours``: a channel with opening hours, and two instants either side of them.
 * ``scrape``: samples of a Prometheus exposition.

@@ -470,6 +470,34 @@ async def test_a_path_narrows_the_fault_and_the_most_specific_wins(client: Clien
     assert (await client.get("/app/v1/tickets/T-1", headers=bearer(token))).status == 502
 
 
+async def test_a_counted_fault_hits_that_many_requests_then_lifts_itself(client: Client) -> None:
+    token, _ = await login(client)
+    faults = await set_fault(client, channel="app", mode="error", path="/app/v1/account", count=2)
+    assert faults == [
+        {"channel": "app", "mode": "error", "path": "/app/v1/account", "status": 503, "count": 2}
+    ]
+    assert (await client.get("/app/v1/account", headers=bearer(token))).status == 503
+    await login(client)  # outside its path: neither hit nor spent
+    listed = await json_of(await client.get("/_faults"), 200)
+    assert [fault["count"] for fault in listed["faults"]] == [1]
+    assert (await client.get("/app/v1/account", headers=bearer(token))).status == 503
+
+    assert await json_of(await client.get("/_faults"), 200) == {"faults": []}
+    await json_of(await client.get("/app/v1/account", headers=bearer(token)), 200)
+
+
+async def test_a_counted_flaky_fault_spends_only_the_requests_it_fails(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(create_app(seed=SEED))
+    await set_fault(client, channel="self_service", mode="flaky", ratio=0.5, count=3)
+    statuses = [(await client.get("/help/v1/articles/KB-101")).status for _ in range(40)]
+    last_failure = max(i for i, status in enumerate(statuses) if status == 503)
+    assert statuses.count(503) == 3
+    assert 200 in statuses[:last_failure]  # the answers it let through spent nothing
+    assert await json_of(await client.get("/_faults"), 200) == {"faults": []}
+
+
 async def test_a_new_fault_replaces_the_one_on_the_same_channel_and_path(client: Client) -> None:
     await set_fault(client, channel="locator", mode="error")
     faults = await set_fault(client, channel="locator", mode="slow", delay_ms=10)
@@ -523,6 +551,10 @@ async def test_faults_never_touch_healthz_or_the_operator_endpoints(client: Clie
         ({"channel": "app", "mode": "flaky", "ratio": 1.5}, "'ratio' must be a number"),
         ({"channel": "app", "mode": "flaky", "ratio": True}, "'ratio' must be a number"),
         ({"channel": "app", "mode": "down", "path": "/help/v1"}, "under '/app/'"),
+        ({"channel": "app", "mode": "error", "count": 0}, "'count' must be an integer from 1"),
+        ({"channel": "app", "mode": "error", "count": 1001}, "from 1 to 1000"),
+        ({"channel": "sms", "mode": "no_reply", "count": 1}, "'count' only applies to mode"),
+        ({"channel": "email", "mode": "error", "count": 1}, "not apply to channel 'email'"),
     ],
 )
 async def test_fault_specs_are_validated_strictly(

@@ -277,9 +277,16 @@ def channel_down(channel: Channel, alerting: Alerting) -> Rule:
         anywhere={j.name: a.failed_step_anywhere(channel.name, j.name) for j in channel.journeys}
     )
     dashboard = a.dashboard_url(alerting.dashboard_url, channel.name)
+    failing = selector(names.CONSECUTIVE_FAILURES, channel=channel.name)
+    firing = selector(
+        "ALERTS", alertname=names.CHANNEL_DOWN, alertstate="firing", channel=channel.name
+    )
+    # Once firing, it holds until every journey has recovered everywhere: resolving when the
+    # first journey recovers would lift its inhibition while the others still fire, and page.
     return _alert(
         names.CHANNEL_DOWN,
-        f"count by (channel) ({down} == 1) >= {len(channel.journeys)}\n"
+        f"(\n  count by (channel) ({down} == 1) >= {len(channel.journeys)}\n"
+        f"  or\n  (count by (channel) ({failing} > 0)\n   and on (channel) {firing})\n)\n"
         f"{channel_open(channel.name)}\n",
         {
             "channel": channel.name,

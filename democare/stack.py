@@ -86,6 +86,9 @@ class Tool:
 
 
 PROMETHEUS: Final = Tool("Prometheus", ("prometheus",), "prometheus")
+#: The checkers that come in the same Debian packages: rules (promtool), routing (amtool).
+PROMTOOL: Final = Tool("promtool", ("promtool",), "prometheus")
+AMTOOL: Final = Tool("amtool", ("amtool",), "prometheus-alertmanager")
 #: Debian names the binary prometheus-alertmanager; upstream releases name it alertmanager.
 ALERTMANAGER: Final = Tool(
     "Alertmanager", ("prometheus-alertmanager", "alertmanager"), "prometheus-alertmanager"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,9 +20,11 @@ from typing import Any
 
 import pytest
 
+from democare.stack import PROMETHEUS, PROMTOOL
 from tests._support.processes import Process, down, get, inject, wait_until
 from tests._support.scrape import value
 from tests._support.servers import free_port
+from tests._support.tools import tool
 
 pytestmark = pytest.mark.e2e
 
@@ -187,9 +188,7 @@ def test_build_info_names_the_agents_location(stack: dict[str, Any]) -> None:
 
 
 def test_promtool_accepts_the_exposition(stack: dict[str, Any], tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.fail("promtool is missing: run `make system-deps` (apt-get install prometheus)")
+    promtool = tool(PROMTOOL)
     _, text = get(stack["metrics"])
     checked = subprocess.run(
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
@@ -242,9 +241,7 @@ def test_sighup_with_a_broken_file_keeps_running(stack: dict[str, Any]) -> None:
 
 @pytest.mark.prometheus
 def test_prometheus_scrapes_the_exporter(stack: dict[str, Any], tmp_path: Path) -> None:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.fail("prometheus is missing: run `make system-deps` (apt-get install prometheus)")
+    binary = tool(PROMETHEUS)
     port = free_port()
     (tmp_path / "prometheus.yml").write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"

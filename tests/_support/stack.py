@@ -1,5 +1,5 @@
 """The alerting stack in tests: Prometheus's and Alertmanager's HTTP APIs, read with the
-standard library, and the stack's tools found or the test failed with how to install them.
+standard library (the tools themselves: tests/_support/tools.py).
 
 The processes themselves are started with ``democare.stack`` and the pager is
 ``democare.pager.Pager``; see tests/democare/test_stack.py and tests/alerts/test_end_to_end.py.
@@ -13,20 +13,7 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any, Final
 
-import pytest
-
-from democare.stack import ALERTMANAGER, PROMETHEUS, ToolMissing
-
 TIMEOUT_SECONDS: Final = 5.0
-
-
-def require_tools() -> None:
-    """Fail (never skip) when Prometheus or Alertmanager is missing, saying how to install it."""
-    for tool in (PROMETHEUS, ALERTMANAGER):
-        try:
-            tool.path()
-        except ToolMissing as exc:
-            pytest.fail(str(exc))
 
 
 def get_json(url: str) -> Any:

@@ -52,9 +52,9 @@ from tests._support.stack import (
     names,
     prometheus_alerts,
     query,
-    require_tools,
     rule_groups,
 )
+from tests._support.tools import require_tools
 
 pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
 

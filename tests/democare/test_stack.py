@@ -36,7 +36,8 @@ from democare.stack import (
 )
 from tests._support.processes import wait_until
 from tests._support.servers import free_port
-from tests._support.stack import prometheus_alerts, query, require_tools, rule_groups
+from tests._support.stack import prometheus_alerts, query, rule_groups
+from tests._support.tools import require_tools
 
 pytestmark = pytest.mark.e2e
 

@@ -24,7 +24,7 @@ from probes import Exit
 from tests._support.paths import REPO
 from tests._support.processes import inject, wait_until
 from tests._support.servers import free_port
-from tests._support.stack import require_tools
+from tests._support.tools import require_tools
 
 pytestmark = pytest.mark.e2e
 

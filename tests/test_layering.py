@@ -198,6 +198,8 @@ ACROSS_MODULES: Final = {
     "tests/carewatch/test_install.py": "the wheel that pip install . builds, in a fresh venv",
     "tests/alerts/test_end_to_end.py": "the generated alerts with democare, two exporters, "
     "Prometheus and Alertmanager running",
+    "tests/dashboards/test_live.py": "every panel of the generated dashboards against democare, "
+    "an exporter and Prometheus running",
 }
 
 

@@ -8,12 +8,18 @@ The processes themselves are started with ``democare.stack`` and the pager is
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 TIMEOUT_SECONDS: Final = 5.0
+
+
+class PrometheusError(Exception):
+    """Prometheus refused a request (a query that does not parse, say); the message is its own
+    ``errorType: error``."""
 
 
 def get_json(url: str) -> Any:
@@ -42,6 +48,23 @@ def query(prometheus: str, expression: str) -> list[Mapping[str, Any]]:
     url = f"{prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": expression})
     result: list[Mapping[str, Any]] = get_json(url)["data"]["result"]
     return result
+
+
+def api(prometheus: str, path: str, params: Sequence[tuple[str, str]]) -> Any:
+    """The ``data`` of Prometheus's answer to ``GET path?params`` (``/api/v1/...``);
+    PrometheusError, with its own words, if it refused."""
+    url = f"{prometheus}{path}?{urllib.parse.urlencode(params)}"
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            answer = json.loads(exc.read())
+        except ValueError:
+            raise PrometheusError(f"HTTP {exc.code} {exc.reason}") from None
+    if answer.get("status") != "success":
+        raise PrometheusError(f"{answer.get('errorType')}: {answer.get('error')}")
+    return answer["data"]
 
 
 def rule_groups(prometheus: str) -> list[Mapping[str, Any]]:

@@ -133,7 +133,8 @@ def journey_states() -> gf.Panel:
         "Journeys at each location",
         [
             Query(
-                f"({up} and on (channel) ({opened}))\nor\n({up} * 0 + 2)",
+                "max by (channel, journey, location) (\n"
+                f"  ({up} and on (channel) ({opened}))\n  or\n  ({up} * 0 + 2)\n)",
                 "{{channel}} / {{journey}} @ {{location}}",
             )
         ],

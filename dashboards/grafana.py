@@ -30,8 +30,9 @@ from grafanalib._gen import DashboardEncoder
 
 Json = dict[str, Any]
 
-#: The dashboard JSON schema version written: Grafana 11.6 and 12 load it as it is (older
-#: Grafana 11 releases load it too, as a newer version they leave alone); see docs/dashboards.md.
+#: The dashboard JSON schema version written: Grafana 11.6 to 12.1 load it as it is; 12.2 and
+#: later migrate it on load (to 42, which changes only series hidden by overrides; we hide
+#: none); see docs/dashboards.md.
 SCHEMA_VERSION: Final = 41
 DATASOURCE_VARIABLE: Final = "datasource"
 #: Every panel and query reads the datasource the ``datasource`` variable names.
@@ -237,7 +238,8 @@ def _modern(raw: Json) -> Json:
     panel = {k: v for k, v in raw.items() if k in _PANEL_KEYS and v not in (None, [])}
     if "targets" in panel:
         panel["targets"] = [_target(t) for t in panel["targets"]]
-    if panel["type"] == "row":
+    if panel["type"] == "row":  # a row has no fieldConfig in Grafana's model
+        panel.pop("fieldConfig", None)
         panel["panels"] = [_modern(p) for p in raw.get("panels", [])]
         panel.setdefault("collapsed", False)
         return panel

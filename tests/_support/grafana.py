@@ -316,6 +316,15 @@ def substitute(
 # --- links --------------------------------------------------------------------------------
 
 
+def _builtin_parameters(key: str) -> bool:
+    """Whether a query "parameter" is a built-in that expands to parameters of its own
+    (``${__url_time_range}``: ``from=...&to=...``; ``${__all_variables}``)."""
+    match = VARIABLE.fullmatch(key)
+    return match is not None and (match.group("plain") or match.group("braced") or "").startswith(
+        "__"
+    )
+
+
 def link_problems(
     url: str,
     dashboards: Mapping[str, Dashboard],
@@ -342,7 +351,7 @@ def link_problems(
                 problems.append(f"{url}: {uid} has no variable {variable!r}")
             elif known and variable in known and "$" not in value and value not in known[variable]:
                 problems.append(f"{url}: {variable}={value!r} is none of {sorted(known[variable])}")
-        elif key not in URL_PARAMETERS:
+        elif key not in URL_PARAMETERS and not _builtin_parameters(key):
             problems.append(f"{url}: unknown parameter {key!r}")
     return problems
 

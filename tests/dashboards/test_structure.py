@@ -98,14 +98,20 @@ def test_every_dashboard_link_resolves(config: Config, boards: dict[str, Board])
 
 
 def dashboard_urls(config: Config) -> list[str]:
-    """The ``dashboard_url`` of every alert rule generated from ``config``."""
-    rules = yaml.safe_load(alerts.generate(config)["rules.yaml"])
+    """The ``dashboard_url`` of every alert rule generated from ``config`` (the alert groups
+    that ``alerts.generate`` writes to rules.yaml, after the recording groups)."""
     return [
-        rule["annotations"]["dashboard_url"]
-        for group in rules["groups"]
+        str(rule["annotations"]["dashboard_url"])
+        for group in alerts.alert_groups(config)
         for rule in group["rules"]
         if "dashboard_url" in rule.get("annotations", {})
     ]
+
+
+def test_the_alert_groups_are_those_of_rules_yaml() -> None:
+    config = load_config(str(CONFIGS["more-journeys"]))
+    written = yaml.safe_load(alerts.generate(config)["rules.yaml"])["groups"]
+    assert written[-len(alerts.alert_groups(config)) :] == alerts.alert_groups(config)
 
 
 def test_every_alert_dashboard_url_resolves(config: Config, boards: dict[str, Board]) -> None:
@@ -327,6 +333,7 @@ def test_each_check_bites(case: str) -> None:
         ("/d/good/good?var-chanel=app", "good has no variable 'chanel'"),
         ("/d/good/good?var-channel=ap", "channel='ap' is none of ['app']"),
         ("/d/good/good?channel=app", "unknown parameter 'channel'"),
+        ("/d/good/good?${channel}", "unknown parameter '${channel}'"),
         ("https://grafana.example.com/sub/d/nope/x", "no dashboard has uid 'nope'"),
     ],
 )
@@ -345,7 +352,12 @@ def test_a_dashboards_link_needs_a_dashboard_with_its_tags() -> None:
 
 
 def test_links_to_elsewhere_are_left_alone() -> None:
-    for url in ("https://runbooks.example.com/app", "/alerting/list", "/d/good/good"):
+    for url in (
+        "https://runbooks.example.com/app",
+        "/alerting/list",
+        "/d/good/good",
+        "/d/good/good?var-channel=app&${__url_time_range}&$__all_variables",
+    ):
         assert link_problems(url, {"good": GOOD}) == []
 
 

@@ -94,9 +94,13 @@ def lost(original: Any, returned: Any, path: str = "") -> list[str]:
     return []
 
 
-@functools.cache
-def _hints(cls: type[Any]) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+_HINTS: Final[dict[type[object], dict[str, Any]]] = {}
+
+
+def _hints(cls: type[object]) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
 
 
 def _is_sdk(value: Any) -> bool:

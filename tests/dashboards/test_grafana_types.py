@@ -45,6 +45,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import pytest
+from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from probes import Config, load_config
 from tests._support import grafana, grafana_sdk
@@ -77,7 +78,7 @@ def test_grafanas_types_accept_every_dashboard(boards: list[Board]) -> None:
 
 
 def test_the_schema_version_is_the_sdks(boards: list[Board]) -> None:
-    assert grafana_sdk.Dashboard().schema_version == SDK_SCHEMA_VERSION
+    assert Dashboard().schema_version == SDK_SCHEMA_VERSION
     assert {board["uid"]: board.get("schemaVersion") for board in boards} == {
         board["uid"]: SDK_SCHEMA_VERSION for board in boards
     }

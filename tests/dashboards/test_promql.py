@@ -149,7 +149,7 @@ def test_every_variable_query_parses(config: Config, boards: list[Board]) -> Non
 
 # --- the checks bite ---------------------------------------------------------------------
 
-MULTI: Final = {
+MULTI: Final[dict[str, dict[str, Any]]] = {
     "channel": {"name": "channel", "multi": True, "includeAll": True, "allValue": ".*"},
     "journey": {"name": "journey"},
 }

@@ -159,6 +159,19 @@ def off_grid(dashboard: Dashboard) -> list[str]:
     return problems
 
 
+def hidden_panels(dashboard: Dashboard) -> list[str]:
+    """Panels Grafana never shows: inside an expanded row (an expanded row's panels follow it
+    at the top level; Grafana reads ``panels`` only from a collapsed row), or inside a panel
+    that is not a row."""
+    uid = dashboard.get("uid", "?")
+    problems = []
+    for panel in dashboard.get("panels", []):
+        if panel.get("panels") and (panel.get("type") != "row" or not panel.get("collapsed")):
+            kind = "an expanded row" if panel.get("type") == "row" else "a panel"
+            problems.append(f"{uid}: {name(panel)} is {kind} that holds panels")
+    return problems
+
+
 def duplicate_ids(dashboard: Dashboard) -> list[str]:
     """Panel ids used twice anywhere in the dashboard (rows and their panels included), and
     panels without an integer id."""

@@ -18,6 +18,7 @@ some up{channel="(app|chat)"}
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
@@ -70,6 +71,21 @@ def _raw_all(expr: str, values: Mapping[str, Value], defined: Mapping[str, Any])
         assert isinstance(value, str)
         query = query.replace(placeholder, value)
     return query
+
+
+#: A counter function and the range of its first selector (``rate(x{...}[5m])``).
+COUNTER_RANGE: Final = re.compile(r"\b(?:rate|irate|increase)\(\s*[^\[\]()]*\[(?P<range>[^\]]+)\]")
+
+
+def fixed_rate_windows(expr: str) -> list[str]:
+    """``rate``, ``irate`` and ``increase`` over a fixed window rather than Grafana's
+    ``$__rate_interval`` (or ``$__range``, ``$__interval``): a fixed window is too short for a
+    long scrape interval, or hides detail when zoomed in.
+
+    >>> fixed_rate_windows('rate(x{a="b"}[5m]) + rate(y[$__rate_interval]) + increase(z[$__range])')
+    ['rate(x{a="b"}[5m]']
+    """
+    return [m.group(0) for m in COUNTER_RANGE.finditer(expr) if "$__" not in m.group("range")]
 
 
 def parse_error(query: str) -> str | None:

@@ -4,9 +4,10 @@ one value, two (a regex alternation), and ``All``. The variables' own ``label_va
 ``query_result`` queries parse too.
 
 Beyond the grammar: a multi-value variable must sit after ``=~``, never ``=`` (``(a|b)`` after
-``=`` matches nothing), and every metric a query selects is one carewatch exports or records
-(``probes.metrics``, ``alerts.recording_groups``), or Prometheus's own. The last tests show the
-checks failing on broken queries.
+``=`` matches nothing); ``rate``, ``irate`` and ``increase`` run over ``$__rate_interval``
+(or ``$__range``), never a fixed window; and every metric a query selects is one carewatch
+exports or records (``probes.metrics``, ``alerts.recording_groups``), or Prometheus's own. The
+last tests (and ``tests._support.promql``'s examples) show the checks failing on bad queries.
 """
 
 from __future__ import annotations
@@ -92,6 +93,16 @@ def test_multi_value_variables_sit_after_a_regex_matcher(
         for matcher in promql.equality_on_multi(promql_parser.parse(query))
     ]
     assert problems == []
+
+
+def test_rates_use_the_rate_interval(boards: list[Board]) -> None:
+    fixed = [
+        f"{board['uid']}: {grafana.name(panel)}: {window}"
+        for board in boards
+        for panel, target in grafana.targets(board)
+        for window in promql.fixed_rate_windows(target["expr"])
+    ]
+    assert fixed == []
 
 
 def known_metrics(config: Config) -> set[str]:

@@ -26,6 +26,7 @@ from tests._support.grafana import (
     bad_targets,
     broken_links,
     duplicate_ids,
+    hidden_panels,
     legacy_variable_syntax,
     link_problems,
     off_grid,
@@ -75,6 +76,10 @@ def test_panel_ids_are_unique(boards: dict[str, Board]) -> None:
 
 def test_no_panels_overlap(boards: dict[str, Board]) -> None:
     assert [p for board in boards.values() for p in overlapping(board) + off_grid(board)] == []
+
+
+def test_no_panel_is_hidden(boards: dict[str, Board]) -> None:
+    assert [p for board in boards.values() for p in hidden_panels(board)] == []
 
 
 def test_every_target_has_a_ref_id_and_a_datasource(boards: dict[str, Board]) -> None:
@@ -210,6 +215,7 @@ GOOD: Final = board(
 )
 CHECKS: Final = (
     duplicate_ids,
+    hidden_panels,
     overlapping,
     off_grid,
     bad_targets,
@@ -261,6 +267,11 @@ BAD: Final[Mapping[str, tuple[Any, Any, str]]] = {
         lambda b: inner(b, 3)[2]["gridPos"].update(y=17, w=12),
         overlapping,
         "in row 4 'r4': panel 5 'p5' overlaps panel 7 'p7'",
+    ),
+    "an expanded row holds panels": (
+        lambda b: b["panels"][0].update(panels=[panel(10, 0, 20)]),
+        hidden_panels,
+        "row 1 'r1' is an expanded row that holds panels",
     ),
     "a panel is wider than the grid": (
         lambda b: b["panels"][2]["gridPos"].update(w=13),

@@ -32,7 +32,9 @@ CONFIGS: Final = {
 Board = dict[str, Any]
 #: Grafana's Prometheus variable functions, whose argument is PromQL.
 VARIABLE_QUERY: Final = re.compile(
-    r"^\s*(?:label_values\((?P<selector>.+),\s*\w+\)|query_result\((?P<expr>.+)\))\s*$", re.S
+    r"^\s*(?:label_values\((?:(?P<selector>.+),\s*)?\w+\)|query_result\((?P<expr>.+)\)"
+    r"|label_names\(\)|metrics\(.*\))\s*$",
+    re.S,
 )
 
 
@@ -141,21 +143,44 @@ def variable_queries(board: Board) -> Iterator[tuple[str, str]]:
         yield f"{board['uid']}: ${variable['name']}", str(text or variable.get("definition", ""))
 
 
+def variable_query_problem(text: str, values: Mapping[str, str]) -> str | None:
+    """Why a query variable's query is not one Prometheus answers, or None."""
+    match = VARIABLE_QUERY.match(text)
+    if match is None:
+        return f"not label_values(...), query_result(...), label_names() nor metrics(...): {text!r}"
+    promql_text = match.group("selector") or match.group("expr")
+    if promql_text is None:  # label_values(label), label_names(), metrics(regex)
+        return None
+    inner = grafana.substitute(promql_text, values)
+    error = promql.parse_error(inner)
+    return f"{error}\n    {inner}" if error else None
+
+
 def test_every_variable_query_parses(config: Config, boards: list[Board]) -> None:
-    problems = []
-    for board in boards:
-        for where, text in variable_queries(board):
-            match = VARIABLE_QUERY.match(text)
-            if match is None:
-                problems.append(f"{where}: not label_values(...) nor query_result(...): {text!r}")
-                continue
-            inner = grafana.substitute(
-                match.group("selector") or match.group("expr"),
-                {name: values[0] for name, values in picks(config).items()},
-            )
-            if error := promql.parse_error(inner):
-                problems.append(f"{where}: {error}\n    {inner}")
+    values = {name: picked[0] for name, picked in picks(config).items()}
+    found = [(where, text) for board in boards for where, text in variable_queries(board)]
+    problems = [
+        f"{where}: {problem}"
+        for where, text in found
+        if (problem := variable_query_problem(text, values))
+    ]
     assert problems == []
+    assert found
+
+
+@pytest.mark.parametrize(
+    ("text", "bad"),
+    [
+        ('label_values(carewatch_journey_up{channel=~"$channel"}, journey)', False),
+        ("label_values(channel)", False),
+        ('query_result(count by (channel) (carewatch_journey_up{channel=~"$channel"}))', False),
+        ('label_values(carewatch_journey_up{channel=~"$channel", journey)', True),
+        ("query_result(sum(carewatch_journey_up)", True),
+        ("carewatch_journey_up", True),
+    ],
+)
+def test_a_broken_variable_query_is_found(text: str, bad: bool) -> None:
+    assert (variable_query_problem(text, {"channel": "app"}) is not None) == bad
 
 
 # --- the checks bite ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import doctest
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -144,7 +145,8 @@ def test_a_new_journey_appears() -> None:
     }
 
     def named(word: str, where: str) -> bool:
-        return any(word in text for text in texts[where])
+        whole = re.compile(rf"(?<![\w-]){re.escape(word)}(?![\w-])")
+        return any(whole.search(text) for text in texts[where])
 
     for journey in more.journeys:
         assert named(journey.name, "more"), journey.id

@@ -17,9 +17,9 @@ How Grafana lays out panels (``public/app/features/dashboard/state/DashboardMode
 grid is 24 columns wide, a row takes one grid unit of height, and the panels of an expanded
 row follow it in the top-level ``panels`` list. A collapsed row keeps its panels inside it;
 expanding it moves them, as one block, to just below the row (their ``y`` shifted so the first
-one sits under the row) and pushes everything below down by the block's height. So the top
-level must not overlap itself, and neither must each collapsed row's panels among themselves;
-the two never meet.
+one listed sits under the row) and pushes everything below down by the block's height. So the
+top level must not overlap itself, neither must each collapsed row's panels among themselves,
+and no panel of a collapsed row may sit above its first one; then the two never meet.
 """
 
 from __future__ import annotations
@@ -138,7 +138,22 @@ def overlapping(dashboard: Dashboard) -> list[str]:
     for row in top:
         if row.get("type") == "row" and row.get("panels"):
             problems += _overlaps_among(uid, row["panels"], f"in {name(row)}: ")
+            problems += _above_first(uid, row)
     return problems
+
+
+def _above_first(uid: str, row: Panel) -> list[str]:
+    """Grafana shifts a collapsed row's panels by the offset of the first one listed, so one
+    listed later but higher up would open above the row, over the panels there."""
+    inner = [(panel, _box(panel)) for panel in row["panels"]]
+    first = inner[0][1]
+    if first is None:
+        return []
+    return [
+        f"{uid}: in {name(row)}: {name(panel)} sits above the first one, and opens above the row"
+        for panel, box in inner[1:]
+        if box is not None and box[1] < first[1]
+    ]
 
 
 def off_grid(dashboard: Dashboard) -> list[str]:

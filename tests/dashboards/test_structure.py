@@ -275,6 +275,11 @@ BAD: Final[Mapping[str, tuple[Any, Any, str]]] = {
         hidden_panels,
         "row 1 'r1' is an expanded row that holds panels",
     ),
+    "a collapsed row's panel sits above its first one": (
+        lambda b: inner(b, 3)[1]["gridPos"].update(y=2),
+        overlapping,
+        "in row 4 'r4': panel 6 'p6' sits above the first one",
+    ),
     "a panel is wider than the grid": (
         lambda b: b["panels"][2]["gridPos"].update(w=13),
         off_grid,

@@ -386,11 +386,13 @@ def link_problems(
 
 def links(node: Any, path: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
     """Every link object in a JSON value (the dashboard's, panels', and data links in field
-    configs): the items of any ``links`` list, with their paths."""
+    configs and their overrides): the items of any ``links`` list, or of the ``value`` of an
+    override property ``{"id": "links"}``, with their paths."""
     if isinstance(node, Mapping):
+        override = node.get("id") == "links"
         for key, value in node.items():
             here = f"{path}.{key}" if path else str(key)
-            if key == "links" and isinstance(value, list):
+            if (key == "links" or (override and key == "value")) and isinstance(value, list):
                 for index, item in enumerate(value):
                     if isinstance(item, Mapping):
                         yield f"{here}[{index}]", item

@@ -362,6 +362,25 @@ def test_a_link_that_lands_nowhere_is_found(url: str, problem: str) -> None:
     assert problem in problems[0], problems
 
 
+def test_data_links_in_field_configs_are_checked() -> None:
+    def add(bad: Board) -> None:
+        bad["panels"][1]["fieldConfig"] = {
+            "defaults": {"links": [{"title": "a", "url": "/d/a/a"}]},
+            "overrides": [
+                {
+                    "matcher": {"id": "byName", "options": "x"},
+                    "properties": [{"id": "links", "value": [{"title": "b", "url": "/d/b/b"}]}],
+                }
+            ],
+        }
+
+    problems = broken_links(broken(add), {"good": GOOD})
+    assert [p.split(": /d/")[0] for p in problems] == [
+        "good: panels[1].fieldConfig.defaults.links[0]",
+        "good: panels[1].fieldConfig.overrides[0].properties[0].value[0]",
+    ]
+
+
 def test_a_dashboards_link_needs_a_dashboard_with_its_tags() -> None:
     bad = broken(lambda b: b["links"][1].update(tags=["carewatch", "nothing"]))
     assert broken_links(bad, {"good": GOOD}) == [

@@ -188,7 +188,8 @@ ACROSS_MODULES: Final = {
     "tests/test_layering.py": "the import rules of the whole tree",
     "tests/test_readme.py": "the README against the code",
     "tests/test_exported_members.py": "the __all__ of probes and of each subpackage",
-    "tests/test_doctests.py": "the examples in the docstrings of every probes and alerts module",
+    "tests/test_doctests.py": "the examples in the docstrings of every probes, alerts and "
+    "dashboards module",
     "tests/test_channels_e2e.py": "every channel end to end, democare and the exporter running",
     "tests/loadtests/test_parity.py": "the two engines (probes.engine, loadtests) agree",
     "tests/loadtests/test_locust_first.py": "locust is imported first wherever it is imported",

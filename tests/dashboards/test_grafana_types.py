@@ -55,6 +55,7 @@ from tests._support.paths import FIXTURES, REPO
 CONFIGS: Final = {
     "demo": REPO / "checks.yaml",
     "more-journeys": FIXTURES / "dashboards" / "more-journeys.yaml",
+    "two-locations": FIXTURES / "alerts" / "two-locations.yaml",
 }
 #: The schemaVersion of the SDK's Grafana build (its Dashboard's default).
 SDK_SCHEMA_VERSION: Final = 41

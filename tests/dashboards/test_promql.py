@@ -28,6 +28,7 @@ from tests._support.paths import FIXTURES, REPO
 CONFIGS: Final = {
     "demo": REPO / "checks.yaml",
     "more-journeys": FIXTURES / "dashboards" / "more-journeys.yaml",
+    "two-locations": FIXTURES / "alerts" / "two-locations.yaml",
 }
 Board = dict[str, Any]
 #: Grafana's Prometheus variable functions, whose argument is PromQL.

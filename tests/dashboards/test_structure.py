@@ -2,10 +2,11 @@
 a datasource on every query, every variable used defined, and every link, the alerts'
 ``dashboard_url`` included, landing on a generated dashboard and its variables.
 
-They are checked for the demo's checks.yaml and for tests/fixtures/dashboards/more-journeys.yaml
+They are checked for the demo's checks.yaml, for tests/fixtures/dashboards/more-journeys.yaml
 (channels and journeys the demo lacks, two locations), where a new journey's panels must
-appear. The checks are ``tests._support.grafana``'s; the last tests show each one failing on a
-small dashboard that breaks its rule, so a check that passes is known to look.
+appear, and for the alert tests' two-locations.yaml. The checks are
+``tests._support.grafana``'s; the last tests show each one failing on a small dashboard that
+breaks its rule, so a check that passes is known to look.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ UIDS: Final = {"carewatch-overview", "carewatch-journey", "carewatch-slos", "car
 CONFIGS: Final = {
     "demo": REPO / "checks.yaml",
     "more-journeys": FIXTURES / "dashboards" / "more-journeys.yaml",
+    "two-locations": FIXTURES / "alerts" / "two-locations.yaml",
 }
 Board = dict[str, Any]
 

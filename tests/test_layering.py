@@ -199,6 +199,10 @@ ACROSS_MODULES: Final = {
     "tests/carewatch/test_install.py": "the wheel that pip install . builds, in a fresh venv",
     "tests/alerts/test_end_to_end.py": "the generated alerts with democare, two exporters, "
     "Prometheus and Alertmanager running",
+    "tests/dashboards/test_structure.py": "every generated dashboard's ids, layout, queries' "
+    "refIds and datasources, variables and links, and the alerts' dashboard_url",
+    "tests/dashboards/test_promql.py": "every panel query parses, its variables substituted",
+    "tests/dashboards/test_grafana_types.py": "Grafana's own types accept every dashboard",
 }
 
 

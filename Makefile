@@ -18,7 +18,7 @@ LOADTEST_FAULT ?=
 APT_PACKAGES := prometheus prometheus-alertmanager openssl prometheus-blackbox-exporter
 APT_COMMANDS := prometheus promtool prometheus-alertmanager amtool openssl prometheus-blackbox-exporter
 
-.PHONY: demo demo-prerequisites demo-stop test lint check alerts bench loadtest system-deps venv clean
+.PHONY: demo demo-prerequisites demo-stop test lint check alerts dashboards bench loadtest system-deps venv clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -69,6 +69,10 @@ check: $(DEMO_STAMP)
 ## alerts: regenerate alerts/generated/ (rules, promtool tests, Alertmanager) from checks.yaml
 alerts: $(DEMO_STAMP)
 	$(CAREWATCH) alerts --config checks.yaml --out alerts/generated
+
+## dashboards: regenerate dashboards/generated/ (Grafana JSON, provisioning) from checks.yaml
+dashboards: $(DEMO_STAMP)
+	$(CAREWATCH) dashboards --config checks.yaml --out dashboards/generated
 
 ## system-deps: the Debian packages the tests need (apt-get as root, once)
 system-deps:

@@ -7,10 +7,11 @@ exit code (``probes.Exit``, the same for every subcommand).
     carewatch check [FILE]
     carewatch loadtest [--config checks.yaml] [LOCUST OPTIONS...]
     carewatch alerts [--config checks.yaml] [--out alerts/generated]
+    carewatch dashboards [--config checks.yaml] [--out dashboards/generated]
     carewatch demo [start|stop]
 
 The work is done elsewhere: ``probes.service.serve``, ``probes.load_config``, Locust on
-``loadtests/locustfile.py``, ``alerts.command`` and ``democare.launch``.
+``loadtests/locustfile.py``, ``alerts.command``, ``dashboards.command`` and ``democare.launch``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Final
 
 from alerts import command as alerts_command
+from dashboards import command as dashboards_command
 from democare import launch
 from loadtests.command import CHECKS_VARIABLE, LOCUSTFILE, locust_command
 from probes import Config, ConfigError, Exit, load_config
@@ -119,6 +121,10 @@ def _check(args: argparse.Namespace) -> Exit:
 
 def _alerts(args: argparse.Namespace) -> Exit:
     return alerts_command.run(args.config, args.out)
+
+
+def _dashboards(args: argparse.Namespace) -> Exit:
+    return dashboards_command.run(args.config, args.out)
 
 
 def _demo(args: argparse.Namespace) -> Exit:
@@ -239,6 +245,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     alerts_command.add_options(alerting)
     alerting.set_defaults(parser=alerting, run=_alerts)
+
+    dashboarding = commands.add_parser(
+        "dashboards",
+        help="generate Grafana dashboards and their provisioning file from checks.yaml "
+        "(docs/dashboards.md)",
+    )
+    dashboards_command.add_options(dashboarding)
+    dashboarding.set_defaults(parser=dashboarding, run=_dashboards)
 
     demo = commands.add_parser(
         "demo", help="start (default) or stop democare and the exporter in the background"

@@ -1,10 +1,10 @@
-"""The examples in probes' and alerts' docstrings run as doctests, so an example that no longer
-matches the code fails here instead of misleading its reader.
+"""The examples in the docstrings of probes, alerts and dashboards run as doctests, so an
+example that no longer matches the code fails here instead of misleading its reader.
 
-Every module under ``probes/`` and ``alerts/`` is searched, so a new module's examples run the
-day it is written. An example that needs an event loop or a network (``await``, a server to talk
-to) is marked ``# doctest: +SKIP``; every other one runs, and the last test counts them, so
-examples cannot all quietly become skipped.
+Every module under ``probes/``, ``alerts/`` and ``dashboards/`` is searched, so a new module's
+examples run the day it is written. An example that needs an event loop or a network
+(``await``, a server to talk to) is marked ``# doctest: +SKIP``; every other one runs, and the
+last test counts them, so examples cannot all quietly become skipped.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Final
 import pytest
 
 import alerts
+import dashboards
 import probes
 
 MODULES: Final = (
@@ -28,6 +29,12 @@ MODULES: Final = (
         m.name
         for m in pkgutil.walk_packages(alerts.__path__, "alerts.")
         if m.name != "alerts.__main__"  # importing it runs the command
+    ),
+    "dashboards",
+    *sorted(
+        m.name
+        for m in pkgutil.walk_packages(dashboards.__path__, "dashboards.")
+        if m.name != "dashboards.__main__"
     ),
 )
 FLAGS: Final = doctest.ELLIPSIS

@@ -188,7 +188,8 @@ ACROSS_MODULES: Final = {
     "tests/test_layering.py": "the import rules of the whole tree",
     "tests/test_readme.py": "the README against the code",
     "tests/test_exported_members.py": "the __all__ of probes and of each subpackage",
-    "tests/test_doctests.py": "the examples in the docstrings of every probes and alerts module",
+    "tests/test_doctests.py": "the examples in the docstrings of every probes, alerts and "
+    "dashboards module",
     "tests/test_channels_e2e.py": "every channel end to end, democare and the exporter running",
     "tests/loadtests/test_parity.py": "the two engines (probes.engine, loadtests) agree",
     "tests/loadtests/test_locust_first.py": "locust is imported first wherever it is imported",
@@ -198,6 +199,10 @@ ACROSS_MODULES: Final = {
     "tests/carewatch/test_install.py": "the wheel that pip install . builds, in a fresh venv",
     "tests/alerts/test_end_to_end.py": "the generated alerts with democare, two exporters, "
     "Prometheus and Alertmanager running",
+    "tests/dashboards/test_structure.py": "every generated dashboard's ids, layout, queries' "
+    "refIds and datasources, variables and links, and the alerts' dashboard_url",
+    "tests/dashboards/test_promql.py": "every panel query parses, its variables substituted",
+    "tests/dashboards/test_grafana_types.py": "Grafana's own types accept every dashboard",
     "tests/dashboards/test_live.py": "every panel of the generated dashboards against democare, "
     "an exporter and Prometheus running",
 }

@@ -13,4 +13,8 @@ Test modules import these by name (``from tests._support.servers import serve``)
 * ``scrape``: samples of a Prometheus exposition.
 * ``processes``: democare and the exporter as child processes, reached over HTTP.
 * ``tools``: the real tools the alert tests drive (promtool, amtool), or how to install them.
+* ``grafana``: checks over Grafana dashboard JSON (ids, layout, targets, variables, links), and
+  Grafana's substitution of template variables.
+* ``grafana_sdk``: Grafana's own types (grafana-foundation-sdk), made strict.
+* ``promql``: panel queries substituted as an SRE's selections, parsed by promql-parser.
 """

@@ -1,549 +1,426 @@
-"""What Grafana does to a dashboard's queries before Prometheus sees them, for the no-dead-panels
-test (tests/dashboards/test_live.py).
+"""Checks over Grafana dashboard JSON models (plain dicts), for the dashboard tests.
 
-``plan`` turns a dashboard into the queries Grafana would send when it is opened at its default
-time range: the template variables resolved through Prometheus's own API, as Grafana resolves
-``label_values(...)``, each set to All; repeated rows and panels repeated once per value; the
-built-in variables worked out for each panel; and each target run as an instant query at the
-end of the range, or a range query over it. ``run`` sends one and says whether it came back
-with data.
+Each check returns the problems it finds, one readable line each, so that a test asserts
+``== []`` and a failure names the dashboard, the panel and what is wrong:
 
-Grafana's rules, followed here (Grafana 11, its Prometheus data source, whose *scrape interval*
-setting is Prometheus's):
+>>> board = {"uid": "b", "panels": [
+...     {"id": 1, "type": "stat", "title": "a", "gridPos": {"x": 0, "y": 0, "w": 12, "h": 4}},
+...     {"id": 1, "type": "stat", "title": "b", "gridPos": {"x": 6, "y": 2, "w": 12, "h": 4}}]}
+>>> duplicate_ids(board)
+["b: id 1 is used by panel 1 'a' and panel 1 'b'"]
+>>> overlapping(board)
+["b: panel 1 'a' overlaps panel 1 'b'"]
+>>> substitute('rate(x{channel=~"$channel"}[$__rate_interval])', {"channel": ["app", "chat"]})
+'rate(x{channel=~"(app|chat)"}[1m])'
 
-* ``$__interval``: the panel's time range over its max data points (its width in pixels when
-  unset), rounded to a clear step (``roundInterval`` in Grafana's ``rangeutil.ts``), and never
-  below the target's min step, or else the data source's scrape interval. Range queries step by
-  it.
-* ``$__rate_interval``: max(``$__interval`` + scrape interval, 4 x scrape interval).
-* ``$__range``: the time range in whole seconds, such as ``21600s``.
-* A variable with several values, or one that can be All, is written as a regex alternation
-  ``(a|b)``, each value escaped as Grafana's ``prometheusSpecialRegexEscape`` does, and as
-  ``allValue`` when that is set; one value of a repeated row is written alone. A name Grafana
-  does not know (``$1`` in ``label_replace``, say) stays as it is.
-
->>> formatted(Selection(("app", "sms"), multi=True), None)
-'(app|sms)'
->>> formatted(Selection(("v1.2",), multi=True), None)
-'v1\\\\\\\\.2'
->>> [interval(6 * 3600, points, 1.0) for points in (1000, 1850, 10_000)]
-[20.0, 10.0, 2.0]
->>> rate_interval(20.0, 1.0), rate_interval(0.5, 1.0)
-(21.0, 4.0)
+How Grafana lays out panels (``public/app/features/dashboard/state/DashboardModel.ts``): the
+grid is 24 columns wide, a row takes one grid unit of height, and the panels of an expanded
+row follow it in the top-level ``panels`` list. A collapsed row keeps its panels inside it;
+expanding it moves them, as one block, to just below the row (their ``y`` shifted so the first
+one listed sits under the row) and pushes everything below down by the block's height. So the
+top level must not overlap itself, neither must each collapsed row's panels among themselves,
+and no panel of a collapsed row may sit above its first one; then the two never meet.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
+from urllib.parse import parse_qsl, urlsplit
 
-from democare.stack import duration
-from tests._support.stack import PrometheusError, api
+Dashboard = Mapping[str, Any]
+Panel = Mapping[str, Any]
+Value = str | Sequence[str]
 
-#: Grafana sizes a panel's max data points by its width in pixels: on a full-HD screen the
-#: dashboard grid's 24 columns share about 1,900 of them.
-SCREEN_PIXELS: Final = 1900
+#: Columns of Grafana's grid.
 GRID_COLUMNS: Final = 24
-#: Grafana's clear steps (``roundInterval``): below the first bound, the step beside it.
-ROUNDED: Final = (
-    (0.015, 0.01),
-    (0.035, 0.02),
-    (0.075, 0.05),
-    (0.15, 0.1),
-    (0.35, 0.2),
-    (0.75, 0.5),
-    (1.5, 1.0),
-    (3.5, 2.0),
-    (7.5, 5.0),
-    (12.5, 10.0),
-    (17.5, 15.0),
-    (25.0, 20.0),
-    (45.0, 30.0),
-    (90.0, 60.0),
-    (210.0, 120.0),
-    (450.0, 300.0),
-    (750.0, 600.0),
-    (1050.0, 900.0),
-    (1500.0, 1200.0),
-    (2700.0, 1800.0),
-    (5400.0, 3600.0),
-    (9000.0, 7200.0),
-    (16200.0, 10800.0),
-    (32400.0, 21600.0),
-    (86400.0, 43200.0),
-    (604800.0, 86400.0),
-    (1814400.0, 604800.0),
-    (3628800.0, 2592000.0),
+#: Grafana's variable syntaxes (``public/app/features/variables/utils.ts``, ``variableRegex``):
+#: ``$name``, ``[[name]]`` or ``[[name:format]]``, and ``${name}``, ``${name.field}``,
+#: ``${name:format}``.
+VARIABLE: Final = re.compile(
+    r"\$(?P<plain>\w+)"
+    r"|\[\[(?P<old>\w+?)(?::(?P<old_format>\w+))?\]\]"
+    r"|\$\{(?P<braced>\w+)(?:\.(?P<field>[^:^}]+))?(?::(?P<format>[^}]+))?\}"
 )
-YEAR_SECONDS: Final = 31_536_000.0
-#: Grafana's units of time (``now-6h``, a panel's ``timeFrom: 30d``).
-UNITS: Final = {
-    "ms": 0.001,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-    "d": 86400.0,
-    "w": 604800.0,
-    "M": 2_592_000.0,
-    "y": YEAR_SECONDS,
+#: Realistic values of the built-ins the dashboards use (``$__rate_interval`` is at least four
+#: scrape intervals; ``$__range`` is the default six hours).
+BUILTINS: Final[Mapping[str, str]] = {
+    "__rate_interval": "1m",
+    "__interval": "15s",
+    "__interval_ms": "15000",
+    "__range": "21600s",
+    "__range_s": "21600",
+    "__range_ms": "21600000",
 }
-GRAFANA_DURATION: Final = re.compile(r"(\d+)(ms|s|m|h|d|w|M|y)")
-#: ``$name``, ``[[name]]``, ``[[name:format]]``, ``${name}``, ``${name:format}`` (Grafana's
-#: ``variableRegex``).
-REFERENCE: Final = re.compile(
-    r"\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\$\{(\w+)(?:\.[^:}]+)?(?::([^}]+))?\}"
+#: Query parameters a dashboard URL may carry besides ``var-NAME``.
+URL_PARAMETERS: Final = frozenset(
+    {"from", "to", "time", "time.window", "orgId", "refresh", "kiosk", "viewPanel", "timezone"}
 )
-LABEL_VALUES: Final = re.compile(r"^\s*label_values\s*\((.*)\)\s*$", re.DOTALL)
-ALL: Final = "$__all"
-#: What Grafana's ``prometheusSpecialRegexEscape`` puts a double backslash before.
-SPECIAL: Final = re.compile(r"[$^*{}\[\]'+?.()|]")
+#: ``/d/<uid>/<slug>`` at the end of a URL's path (Grafana may be served under a sub path).
+DASHBOARD_PATH: Final = re.compile(r"^(?:/[^/]+)*/d/(?P<uid>[^/]+)(?:/(?P<slug>[^/]+))?/?$")
+#: Panel types that show no query results, and need no targets.
+NO_QUERY_PANELS: Final = frozenset({"row", "text", "dashlist", "news", "annolist"})
 
 
-class GrafanaError(Exception):
-    """A dashboard asks for something Grafana would not do, or this emulation does not (a
-    variable query other than ``label_values``, an absolute time range)."""
+# --- walking ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Selection:
-    """The values a variable is set to, and how Grafana writes them into a query."""
-
-    values: tuple[str, ...]
-    multi: bool
-    """Multi-value or include-All: written as a regex alternation."""
-    all_value: str | None = None
-    """The variable's ``allValue``, written instead of the values when All is chosen."""
-
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    """One query a panel sends, with its variables substituted, and when it is run."""
-
-    dashboard: str
-    panel: str
-    ref_id: str
-    expr: str
-    instant: bool
-    start: float
-    end: float
-    step: float
-    empty_by_design: bool
-    """The panel shows a text instead of "No data" (``fieldConfig.defaults.noValue``): it is
-    empty on a healthy system."""
-
-    def describe(self) -> str:
-        """Where the query comes from, and what was sent."""
-        how = "instant" if self.instant else f"range, step {duration(self.step)}"
-        return f"{self.dashboard} / {self.panel!r} / {self.ref_id} ({how}): {self.expr}"
-
-    def params(self) -> list[tuple[str, str]]:
-        if self.instant:
-            return [("query", self.expr), ("time", f"{self.end:.3f}")]
-        return [
-            ("query", self.expr),
-            ("start", f"{self.start:.3f}"),
-            ("end", f"{self.end:.3f}"),
-            ("step", f"{self.step:g}"),
-        ]
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """A dashboard's queries, and what stopped some panels before any query was sent (a
-    variable with no values, say)."""
-
-    queries: list[Query] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-
-LabelValues = Callable[[str, str | None, float, float], list[str]]
-"""``(label, selector or None, start, end)``: the values of ``label`` on the series that match
-``selector`` within the range, as Prometheus's API gives them."""
-
-
-def plan(
-    dashboard: Mapping[str, Any], *, prometheus: str, now: float, scrape_seconds: float
-) -> Plan:
-    """The queries Grafana sends for ``dashboard`` when it is opened at ``now`` with every
-    variable set to All, against ``prometheus`` (whose API resolves the variables)."""
-    return plan_with(
-        dashboard,
-        label_values=lambda *args: label_values(prometheus, *args),
-        now=now,
-        scrape_seconds=scrape_seconds,
-    )
-
-
-def plan_with(
-    dashboard: Mapping[str, Any],
-    *,
-    label_values: LabelValues,
-    now: float,
-    scrape_seconds: float,
-) -> Plan:
-    """``plan``, the variables resolved by ``label_values``."""
-    uid = str(dashboard.get("uid") or dashboard.get("title"))
-    start, end = time_range(dashboard.get("time", {}), now)
-    out = Plan()
-    scope = resolve(dashboard, label_values, start, end, out.problems)
-    for panel, repeats in panels(dashboard):
-        for values in _repetitions(repeats, scope, out.problems, panel):
-            _panel_queries(uid, panel, {**scope, **values}, now, start, end, scrape_seconds, out)
-    return out
-
-
-def _panel_queries(
-    uid: str,
-    panel: Mapping[str, Any],
-    scope: Mapping[str, Selection],
-    now: float,
-    start: float,
-    end: float,
-    scrape_seconds: float,
-    out: Plan,
-) -> None:
-    title = substitute(str(panel.get("title", f"panel {panel.get('id')}")), scope)
-    try:
-        start, end = panel_range(panel, now, start, end)
-    except GrafanaError as exc:
-        out.problems.append(f"{uid} / {title!r}: {exc}")
-        return
-    empty_by_design = "noValue" in panel.get("fieldConfig", {}).get("defaults", {})
-    points = panel.get("maxDataPoints") or _pixels(panel)
-    for target in panel.get("targets", []):
-        if target.get("hide"):
-            continue
-        ref_id = str(target.get("refId", "?"))
-        if not target.get("expr"):
-            out.problems.append(f"{uid} / {title!r} / {ref_id}: a target without expr")
-            continue
-        low = _min_interval(panel, target) or scrape_seconds
-        step = interval(end - start, points, low)
-        builtins = {
-            "__interval": duration(step),
-            "__interval_ms": str(round(step * 1000)),
-            "__rate_interval": duration(rate_interval(step, scrape_seconds)),
-            "__rate_interval_ms": str(round(rate_interval(step, scrape_seconds) * 1000)),
-            "__range": f"{round(end - start)}s",
-            "__range_s": str(round(end - start)),
-            "__range_ms": str(round((end - start) * 1000)),
-        }
-        expr = substitute(str(target["expr"]), scope, builtins)
-        kinds = [True] * bool(target.get("instant")) + [False] * bool(target.get("range"))
-        for instant in kinds or [False]:
-            out.queries.append(
-                Query(uid, title, ref_id, expr, instant, start, end, step, empty_by_design)
-            )
-
-
-def panels(
-    dashboard: Mapping[str, Any],
-) -> Iterator[tuple[Mapping[str, Any], tuple[str, ...]]]:
-    """Each panel that is not a row, with the variables it is repeated by: its row's
-    ``repeat``, then its own. A row's panels are inside it when it is collapsed, and the panels
-    that follow it up to the next row when it is not."""
-    row_repeat: tuple[str, ...] = ()
+def panels(dashboard: Dashboard) -> Iterator[Panel]:
+    """Every panel: top-level ones, rows included, and the panels inside rows."""
     for panel in dashboard.get("panels", []):
-        if panel.get("type") == "row":
-            row_repeat = (panel["repeat"],) if panel.get("repeat") else ()
-            for inner in panel.get("panels", []):
-                yield inner, (*row_repeat, *_own_repeat(inner))
-        else:
-            yield panel, (*row_repeat, *_own_repeat(panel))
+        yield panel
+        yield from panel.get("panels", [])
 
 
-def _own_repeat(panel: Mapping[str, Any]) -> tuple[str, ...]:
-    return (panel["repeat"],) if panel.get("repeat") else ()
+def query_panels(dashboard: Dashboard) -> Iterator[Panel]:
+    """Every panel that is not a row."""
+    return (panel for panel in panels(dashboard) if panel.get("type") != "row")
 
 
-def _repetitions(
-    repeats: Sequence[str],
-    scope: Mapping[str, Selection],
-    problems: list[str],
-    panel: Mapping[str, Any],
-) -> Iterator[dict[str, Selection]]:
-    """One scope per copy Grafana makes of a repeated panel: each variable repeated by set to
-    one of its values."""
-    if not repeats:
-        yield {}
-        return
-    name, rest = repeats[0], repeats[1:]
-    if name not in scope:
-        problems.append(f"{panel.get('title')!r} repeats by {name}, which is not a variable")
-        return
-    for value in scope[name].values:
-        for others in _repetitions(rest, scope, problems, panel):
-            yield {name: Selection((value,), multi=scope[name].multi), **others}
+def targets(dashboard: Dashboard) -> Iterator[tuple[Panel, Mapping[str, Any]]]:
+    """Every query target, with its panel."""
+    for panel in query_panels(dashboard):
+        for target in panel.get("targets") or []:
+            yield panel, target
 
 
-def resolve(
-    dashboard: Mapping[str, Any],
-    label_values: LabelValues,
-    start: float,
-    end: float,
-    problems: list[str],
-) -> dict[str, Selection]:
-    """Every template variable's selection: All, or its only value. A variable whose query
-    uses others waits until they are resolved, as in Grafana; one with no values is a
-    problem, kept out of the scope."""
-    waiting = list(dashboard.get("templating", {}).get("list", []))
-    scope: dict[str, Selection] = {}
-    names = {str(v.get("name")) for v in waiting}
-    done: set[str] = set()
-    while waiting:
-        ready = [v for v in waiting if not (_uses(v) & names) - done]
-        if not ready:
-            problems.append(
-                "variables that wait on each other or on a failed one: "
-                + ", ".join(str(v.get("name")) for v in waiting)
-            )
-            break
-        for variable in ready:
-            waiting.remove(variable)
-            name = str(variable["name"])
-            try:
-                selection = select(variable, scope, label_values, start, end)
-            except GrafanaError as exc:
-                problems.append(f"variable {name}: {exc}")
-                continue
-            if selection is not None and not selection.values:
-                unknown = sorted(_uses(variable) - names)
-                why = f" (it uses {', '.join(unknown)}, not variables)" if unknown else ""
-                problems.append(f"variable {name} has no values{why}: {_query_text(variable)}")
-                continue
-            done.add(name)
-            if selection is not None:
-                scope[name] = selection
-    return scope
+def name(panel: Panel) -> str:
+    """How a problem names a panel: ``panel 3 'p95 journey duration'``."""
+    kind = "row" if panel.get("type") == "row" else "panel"
+    return f"{kind} {panel.get('id')} {panel.get('title', '')!r}"
 
 
-def _uses(variable: Mapping[str, Any]) -> set[str]:
-    return {name for name, _ in references(_query_text(variable))}
+def strings(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every string in a JSON value, with its path (``panels[3].targets[0].expr``)."""
+    if isinstance(node, str):
+        yield path, node
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from strings(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from strings(value, f"{path}[{index}]")
 
 
-def _query_text(variable: Mapping[str, Any]) -> str:
-    query = variable.get("query", "")
-    if isinstance(query, Mapping):
-        query = query.get("query", "")
-    return str(query or variable.get("definition", ""))
+# --- layout and identity ------------------------------------------------------------------
 
 
-def select(
-    variable: Mapping[str, Any],
-    scope: Mapping[str, Selection],
-    label_values: LabelValues,
-    start: float,
-    end: float,
-) -> Selection | None:
-    """What Grafana sets ``variable`` to when every one that can be All is All: None for a
-    data source variable, which no query expression names."""
-    kind = variable.get("type", "query")
-    text = _query_text(variable)
-    if kind == "datasource":
+def _box(panel: Panel) -> tuple[int, int, int, int] | None:
+    grid = panel.get("gridPos")
+    if not isinstance(grid, Mapping) or not all(k in grid for k in "xywh"):
         return None
-    if kind == "query":
-        values = _filtered(
-            variable, _query_values(substitute(text, scope), label_values, start, end)
-        )
-    elif kind == "custom":
-        values = [part.strip() for part in re.split(r"(?<!\\),", text) if part.strip()]
-    elif kind in ("constant", "textbox"):
-        current = variable.get("current", {}).get("value")
-        return Selection((str(current if kind == "textbox" and current else text),), multi=False)
-    elif kind == "interval":
-        options = [part.strip() for part in text.split(",") if part.strip()]
-        current = variable.get("current", {}).get("value")
-        return Selection((str(current) if current in options else options[0],), multi=False)
-    else:
-        raise GrafanaError(f"variables of type {kind} are not emulated")
-    multi = bool(variable.get("multi") or variable.get("includeAll"))
-    if multi or not values:
-        all_value = variable.get("allValue") if variable.get("includeAll") else None
-        return Selection(tuple(values), multi=multi, all_value=all_value or None)
-    current = variable.get("current", {}).get("value")
-    return Selection((current if current in values else values[0],), multi=False)
+    return grid["x"], grid["y"], grid["w"], grid["h"]
 
 
-def _query_values(text: str, label_values: LabelValues, start: float, end: float) -> list[str]:
-    found = LABEL_VALUES.match(text)
-    if found is None:
-        raise GrafanaError(f"only label_values(...) queries are emulated, not {text!r}")
-    selector, _, label = found.group(1).rpartition(",")
-    return label_values(label.strip(), selector.strip() or None, start, end)
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    return ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
 
 
-def _filtered(variable: Mapping[str, Any], values: list[str]) -> list[str]:
-    """The values kept by the variable's ``regex``, as its first group when it has one."""
-    pattern = str(variable.get("regex") or "")
-    if not pattern:
-        return values
-    body = pattern[1 : pattern.rindex("/")] if pattern.startswith("/") else pattern
-    compiled = re.compile(body)
-    kept = []
-    for value in values:
-        match = compiled.search(value)
-        if match:
-            kept.append(match.group(1) if compiled.groups else value)
-    return list(dict.fromkeys(kept))
+def _overlaps_among(uid: str, group: Sequence[Panel], where: str) -> list[str]:
+    problems = []
+    boxes = [(panel, _box(panel)) for panel in group]
+    for i, (first, a) in enumerate(boxes):
+        for second, b in boxes[i + 1 :]:
+            if a is not None and b is not None and _overlap(a, b):
+                problems.append(f"{uid}: {where}{name(first)} overlaps {name(second)}")
+    return problems
 
 
-def references(text: str) -> Iterator[tuple[str, str | None]]:
-    """Each variable ``text`` names, with the format it asks for (None: the data source's)."""
-    for match in REFERENCE.finditer(text):
-        simple, bracket, bracket_format, braced, braced_format = match.groups()
-        yield (simple or bracket or braced), (bracket_format or braced_format)
+def overlapping(dashboard: Dashboard) -> list[str]:
+    """Panels whose ``gridPos`` overlap: among the top-level panels (rows included), and among
+    the panels of each collapsed row (laid out when it is expanded; see the module's text)."""
+    uid = dashboard.get("uid", "?")
+    top = list(dashboard.get("panels", []))
+    problems = _overlaps_among(uid, top, "")
+    for row in top:
+        if row.get("type") == "row" and row.get("panels"):
+            problems += _overlaps_among(uid, row["panels"], f"in {name(row)}: ")
+            problems += _above_first(uid, row)
+    return problems
+
+
+def _above_first(uid: str, row: Panel) -> list[str]:
+    """Grafana shifts a collapsed row's panels by the offset of the first one listed, so one
+    listed later but higher up would open above the row, over the panels there."""
+    inner = [(panel, _box(panel)) for panel in row["panels"]]
+    first = inner[0][1]
+    if first is None:
+        return []
+    return [
+        f"{uid}: in {name(row)}: {name(panel)} sits above the first one, and opens above the row"
+        for panel, box in inner[1:]
+        if box is not None and box[1] < first[1]
+    ]
+
+
+def off_grid(dashboard: Dashboard) -> list[str]:
+    """Panels without a whole ``gridPos`` or outside the 24 columns, and rows that are not one
+    full-width line."""
+    uid = dashboard.get("uid", "?")
+    problems = []
+    for panel in panels(dashboard):
+        box = _box(panel)
+        if box is None or not all(isinstance(v, int) and not isinstance(v, bool) for v in box):
+            problems.append(f"{uid}: {name(panel)} has no whole gridPos: {panel.get('gridPos')}")
+            continue
+        x, y, w, h = box
+        if x < 0 or y < 0 or w < 1 or h < 1 or x + w > GRID_COLUMNS:
+            problems.append(f"{uid}: {name(panel)} is off the grid: {panel['gridPos']}")
+        if panel.get("type") == "row" and (x, w, h) != (0, GRID_COLUMNS, 1):
+            problems.append(f"{uid}: {name(panel)} is not one full-width line: {panel['gridPos']}")
+    return problems
+
+
+def hidden_panels(dashboard: Dashboard) -> list[str]:
+    """Panels Grafana never shows: inside an expanded row (an expanded row's panels follow it
+    at the top level; Grafana reads ``panels`` only from a collapsed row), or inside a panel
+    that is not a row."""
+    uid = dashboard.get("uid", "?")
+    problems = []
+    for panel in dashboard.get("panels", []):
+        if panel.get("panels") and (panel.get("type") != "row" or not panel.get("collapsed")):
+            kind = "an expanded row" if panel.get("type") == "row" else "a panel"
+            problems.append(f"{uid}: {name(panel)} is {kind} that holds panels")
+    return problems
+
+
+def duplicate_ids(dashboard: Dashboard) -> list[str]:
+    """Panel ids used twice anywhere in the dashboard (rows and their panels included), and
+    panels without an integer id."""
+    uid = dashboard.get("uid", "?")
+    seen: dict[int, Panel] = {}
+    problems = []
+    for panel in panels(dashboard):
+        number = panel.get("id")
+        if not isinstance(number, int) or isinstance(number, bool):
+            problems.append(f"{uid}: {name(panel)} has no integer id")
+        elif number in seen:
+            problems.append(f"{uid}: id {number} is used by {name(seen[number])} and {name(panel)}")
+        else:
+            seen[number] = panel
+    return problems
+
+
+# --- targets ------------------------------------------------------------------------------
+
+
+def _datasource_problem(datasource: Any) -> str | None:
+    if datasource is None:
+        return "has no datasource"
+    if not isinstance(datasource, Mapping):
+        return f"names its datasource bare ({datasource!r}), not as {{type, uid}}"
+    if not datasource.get("type") or not datasource.get("uid"):
+        return f"has a datasource without type and uid: {dict(datasource)}"
+    return None
+
+
+def bad_targets(dashboard: Dashboard) -> list[str]:
+    """Query panels without targets, and targets without a ``refId`` (or with one used twice
+    in their panel), an ``expr``, or a ``{type, uid}`` datasource (their own or the panel's)."""
+    uid = dashboard.get("uid", "?")
+    problems = []
+    for panel in query_panels(dashboard):
+        where = f"{uid}: {name(panel)}"
+        panel_targets = panel.get("targets") or []
+        if not panel_targets and panel.get("type") not in NO_QUERY_PANELS:
+            problems.append(f"{where} has no targets")
+        if "datasource" in panel and (problem := _datasource_problem(panel["datasource"])):
+            problems.append(f"{where} {problem}")
+        ref_ids: set[str] = set()
+        for index, target in enumerate(panel_targets):
+            ref_id = target.get("refId")
+            label = f"{where} target {ref_id or index}"
+            if not isinstance(ref_id, str) or not ref_id:
+                problems.append(f"{label} has no refId")
+            elif ref_id in ref_ids:
+                problems.append(f"{label}: refId used twice")
+            else:
+                ref_ids.add(ref_id)
+            datasource = target.get("datasource", panel.get("datasource"))
+            if problem := _datasource_problem(datasource):
+                problems.append(f"{label} {problem}")
+            if not isinstance(target.get("expr"), str) or not target["expr"].strip():
+                problems.append(f"{label} has no expr")
+    return problems
+
+
+# --- variables ----------------------------------------------------------------------------
+
+
+def variables(dashboard: Dashboard) -> dict[str, Mapping[str, Any]]:
+    """The template variables, by name."""
+    return {v["name"]: v for v in dashboard.get("templating", {}).get("list", [])}
+
+
+def used(text: str) -> set[str]:
+    """The variables a string refers to, built-ins (``__*``) left out, and ``$1``-style
+    capture-group references (which Grafana leaves alone) too."""
+    names = set()
+    for match in VARIABLE.finditer(text):
+        found = match.group("plain") or match.group("old") or match.group("braced")
+        if not found.startswith("__") and not found[0].isdigit():
+            names.add(found)
+    return names
+
+
+def undefined_variables(dashboard: Dashboard) -> list[str]:
+    """Every use of a variable the dashboard does not define, in any string of it: queries,
+    titles, legends, links, and the variables' own queries."""
+    uid = dashboard.get("uid", "?")
+    defined = set(variables(dashboard))
+    return [
+        f"{uid}: {path} uses ${missing}: {text!r}"
+        for path, text in strings(dashboard)
+        for missing in sorted(used(text) - defined)
+    ]
+
+
+def legacy_variable_syntax(dashboard: Dashboard) -> list[str]:
+    """Uses of the deprecated ``[[name]]`` syntax."""
+    uid = dashboard.get("uid", "?")
+    return [
+        f"{uid}: {path} uses the deprecated [[{match.group('old')}]]"
+        for path, text in strings(dashboard)
+        for match in VARIABLE.finditer(text)
+        if match.group("old")
+    ]
+
+
+def _escape(value: str) -> str:
+    """Grafana's Prometheus datasource escapes regex characters of multi values
+    (``prometheusRegularEscape``)."""
+    return re.sub(r"([\\^$*+?.()|{}\[\]])", r"\\\1", value)
+
+
+def _format(value: Value, form: str | None) -> str:
+    if isinstance(value, str):
+        return _escape(value) if form == "regex" else value
+    values = list(value)
+    match form:
+        case None | "regex":
+            return "(" + "|".join(_escape(v) for v in values) + ")"
+        case "pipe":
+            return "|".join(values)
+        case "csv" | "raw":
+            return ",".join(values)
+        case "glob":
+            return "{" + ",".join(values) + "}"
+        case _:
+            raise ValueError(f"no substitution for the format :{form}")
 
 
 def substitute(
-    text: str, scope: Mapping[str, Selection], builtins: Mapping[str, str] | None = None
+    text: str, values: Mapping[str, Value], *, builtins: Mapping[str, str] = BUILTINS
 ) -> str:
-    """``text`` with the variables of ``scope`` and the ``builtins`` written in, as Grafana
-    writes them into a Prometheus query; a name it does not know stays as it is.
+    """``text`` with every variable replaced as Grafana's Prometheus datasource does: a single
+    value as it is, several as a regex alternation ``(a|b)`` (``${v:pipe}``: ``a|b``,
+    ``${v:csv}``: ``a,b``, ``${v:regex}`` escapes). Built-ins take ``builtins``' values.
 
-    >>> substitute('rate(x{channel=~"$channel"}[$__rate_interval])',
-    ...     {"channel": Selection(("app", "sms"), multi=True)}, {"__rate_interval": "21s"})
-    'rate(x{channel=~"(app|sms)"}[21s])'
-    >>> substitute('label_replace(x, "a", "$1", "b", "(.*)")', {})
-    'label_replace(x, "a", "$1", "b", "(.*)")'
+    Raises ``KeyError`` for a variable with no value, ``ValueError`` for an unknown format.
+
+    >>> substitute("$channel/${journey:regex}/[[location]]",
+    ...            {"channel": "app", "journey": "a.b", "location": ["paris", "lyon"]})
+    'app/a\\\\.b/(paris|lyon)'
     """
-    builtins = builtins or {}
 
-    def written(match: re.Match[str]) -> str:
-        simple, bracket, bracket_format, braced, braced_format = match.groups()
-        name = simple or bracket or braced
-        if name in builtins:
-            return builtins[name]
-        if name not in scope:
+    def replace(match: re.Match[str]) -> str:
+        found = match.group("plain") or match.group("old") or match.group("braced")
+        if found[0].isdigit():
             return match.group(0)
-        return formatted(scope[name], bracket_format or braced_format)
+        if found.startswith("__"):
+            if found not in builtins:
+                raise KeyError(f"no value for the built-in ${found} in {text!r}")
+            return builtins[found]
+        if found not in values:
+            raise KeyError(f"no value for ${found} in {text!r}")
+        return _format(values[found], match.group("format") or match.group("old_format"))
 
-    return REFERENCE.sub(written, text)
-
-
-def formatted(selection: Selection, form: str | None) -> str:
-    """``selection`` written as Grafana's Prometheus data source writes it (``form`` None), or
-    in one of Grafana's formats (``regex``, ``pipe``, ``csv``, ``raw``)."""
-    values = selection.values
-    if form is None:
-        if selection.all_value is not None:
-            return selection.all_value
-        if not selection.multi:
-            return values[0].replace("\\", "\\\\").replace("'", "\\\\'")
-        escaped = [
-            SPECIAL.sub(lambda m: "\\\\" + m.group(0), v.replace("\\", "\\\\\\\\")) for v in values
-        ]
-        return escaped[0] if len(escaped) == 1 else f"({'|'.join(escaped)})"
-    if form == "regex":
-        escaped = [re.sub(r"[\\^$*+?.()|\[\]{}/]", r"\\\g<0>", v) for v in values]
-        return escaped[0] if len(escaped) == 1 else f"({'|'.join(escaped)})"
-    if form == "pipe":
-        return "|".join(values)
-    if form in ("csv", "raw"):
-        return ",".join(values)
-    raise GrafanaError(f"the variable format {form} is not emulated")
+    return VARIABLE.sub(replace, text)
 
 
-def time_range(time: Mapping[str, Any], now: float) -> tuple[float, float]:
-    """A dashboard's ``time`` (``{"from": "now-6h", "to": "now"}``) as Unix times."""
-    return _relative(str(time.get("from", "now-6h")), now), _relative(
-        str(time.get("to", "now")), now
+# --- links --------------------------------------------------------------------------------
+
+
+def _builtin_parameters(key: str) -> bool:
+    """Whether a query "parameter" is a built-in that expands to parameters of its own
+    (``${__url_time_range}``: ``from=...&to=...``; ``${__all_variables}``)."""
+    match = VARIABLE.fullmatch(key)
+    return match is not None and (match.group("plain") or match.group("braced") or "").startswith(
+        "__"
     )
 
 
-def panel_range(
-    panel: Mapping[str, Any], now: float, start: float, end: float
-) -> tuple[float, float]:
-    """The panel's own time range: its ``timeFrom`` (``30d``: the last 30 days) replaces the
-    dashboard's start, and its ``timeShift`` moves both ends back."""
-    if panel.get("timeFrom"):
-        start = end - seconds(str(panel["timeFrom"]).removeprefix("now-"))
-    if panel.get("timeShift"):
-        shift = seconds(str(panel["timeShift"]))
-        start, end = start - shift, end - shift
-    return start, end
-
-
-def _relative(text: str, now: float) -> float:
-    if text == "now":
-        return now
-    if text.startswith("now-"):
-        return now - seconds(text.removeprefix("now-"))
-    raise GrafanaError(f"only times relative to now are emulated, not {text!r}")
-
-
-def seconds(text: str) -> float:
-    """A Grafana duration (``6h``, ``30d``, ``1w``) in seconds.
-
-    >>> seconds("6h"), seconds("30d"), seconds("1m30s")
-    (21600.0, 2592000.0, 90.0)
-    """
-    parts = GRAFANA_DURATION.findall(text.strip())
-    if not parts or "".join(n + u for n, u in parts) != text.strip():
-        raise GrafanaError(f"not a duration: {text!r}")
-    return sum(int(n) * UNITS[u] for n, u in parts)
-
-
-def interval(range_seconds: float, max_data_points: int, low_limit: float) -> float:
-    """``$__interval``: the range over the data points, rounded as Grafana rounds it, and no
-    shorter than ``low_limit``."""
-    raw = range_seconds / max_data_points
-    rounded = next((step for bound, step in ROUNDED if raw < bound), YEAR_SECONDS)
-    return max(rounded, low_limit)
-
-
-def rate_interval(step: float, scrape_seconds: float) -> float:
-    """``$__rate_interval`` for a query stepping by ``step``."""
-    return max(step + scrape_seconds, 4 * scrape_seconds)
-
-
-def _pixels(panel: Mapping[str, Any]) -> int:
-    width = panel.get("gridPos", {}).get("w", GRID_COLUMNS)
-    return max(1, round(int(width) * SCREEN_PIXELS / GRID_COLUMNS))
-
-
-def _min_interval(panel: Mapping[str, Any], target: Mapping[str, Any]) -> float | None:
-    """The longest min interval the panel and the target set (``1m``, ``>1m``), if any; a
-    variable there is left to the data source, as Grafana does."""
-    found = [
-        seconds(str(text).lstrip(">"))
-        for text in (panel.get("interval"), target.get("interval"))
-        if text and "$" not in str(text)
-    ]
-    return max(found, default=None)
-
-
-def label_values(
-    prometheus: str, label: str, selector: str | None, start: float, end: float
+def link_problems(
+    url: str,
+    dashboards: Mapping[str, Dashboard],
+    *,
+    known: Mapping[str, frozenset[str]] | None = None,
 ) -> list[str]:
-    """The values of ``label`` on the series matching ``selector`` between ``start`` and
-    ``end``, from Prometheus's ``/api/v1/label/<label>/values``: Grafana's ``label_values``."""
-    params = [("start", f"{start:.3f}"), ("end", f"{end:.3f}")]
-    if selector is not None:
-        params.append(("match[]", selector))
-    values: list[str] = api(prometheus, f"/api/v1/label/{label}/values", params)
-    return sorted(values)
+    """What is wrong with a URL to a dashboard: ``/d/<uid>/<slug>`` must name one of
+    ``dashboards`` (by uid), and each ``var-NAME`` must be a variable of that dashboard; with
+    ``known``, a literal value (no ``$``) of a variable must be one of ``known[NAME]``.
+    A URL that is not a dashboard's (a runbook) has no problems."""
+    parts = urlsplit(url)
+    match = DASHBOARD_PATH.match(parts.path)
+    if match is None:
+        return []
+    uid = match.group("uid")
+    if uid not in dashboards:
+        return [f"{url}: no dashboard has uid {uid!r} (there are {sorted(dashboards)})"]
+    defined = variables(dashboards[uid])
+    problems = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key.startswith("var-"):
+            variable = key.removeprefix("var-")
+            if variable not in defined:
+                problems.append(f"{url}: {uid} has no variable {variable!r}")
+            elif known and variable in known and "$" not in value and value not in known[variable]:
+                problems.append(f"{url}: {variable}={value!r} is none of {sorted(known[variable])}")
+        elif key not in URL_PARAMETERS and not _builtin_parameters(key):
+            problems.append(f"{url}: unknown parameter {key!r}")
+    return problems
 
 
-def run(prometheus: str, query: Query) -> str | None:
-    """Why ``query`` shows nothing (Prometheus refused it, it has no series, or only NaN), or
-    None when it returns data."""
-    path = "/api/v1/query" if query.instant else "/api/v1/query_range"
-    try:
-        data = api(prometheus, path, query.params())
-    except PrometheusError as exc:
-        return f"Prometheus refused it: {exc}"
-    kind, result = data["resultType"], data["result"]
-    if kind in ("scalar", "string"):
-        numbers = [result[1]]
-    elif kind == "vector":
-        numbers = [series["value"][1] for series in result]
-    else:
-        numbers = [value for series in result for _, value in series["values"]]
-    if not numbers:
-        return "no series"
-    if kind != "string" and all(math.isnan(float(number)) for number in numbers):
-        return f"{len(result) if kind != 'scalar' else 1} series, every value NaN"
-    return None
+def links(node: Any, path: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Every link object in a JSON value (the dashboard's, panels', and data links in field
+    configs and their overrides): the items of any ``links`` list, or of the ``value`` of an
+    override property ``{"id": "links"}``, with their paths."""
+    if isinstance(node, Mapping):
+        override = node.get("id") == "links"
+        for key, value in node.items():
+            here = f"{path}.{key}" if path else str(key)
+            if (key == "links" or (override and key == "value")) and isinstance(value, list):
+                for index, item in enumerate(value):
+                    if isinstance(item, Mapping):
+                        yield f"{here}[{index}]", item
+            yield from links(value, here)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from links(value, f"{path}[{index}]")
+
+
+def broken_links(
+    dashboard: Dashboard,
+    dashboards: Mapping[str, Dashboard],
+    *,
+    known: Mapping[str, frozenset[str]] | None = None,
+) -> list[str]:
+    """Links of ``dashboard`` that do not resolve among ``dashboards`` (by uid): URLs as in
+    ``link_problems``, and ``dashboards`` links whose tags no dashboard carries all of."""
+    uid = dashboard.get("uid", "?")
+    problems = []
+    for path, link in links(dashboard):
+        if link.get("type") == "dashboards":
+            tags = set(link.get("tags") or [])
+            if not any(tags <= set(d.get("tags", [])) for d in dashboards.values()):
+                problems.append(f"{uid}: {path}: no dashboard has all the tags {sorted(tags)}")
+        elif isinstance(link.get("url"), str):
+            problems += [
+                f"{uid}: {path}: {p}" for p in link_problems(link["url"], dashboards, known=known)
+            ]
+        else:
+            problems.append(f"{uid}: {path} has neither a url nor type dashboards: {dict(link)}")
+    return problems

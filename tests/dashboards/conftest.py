@@ -1,4 +1,6 @@
-"""The running stack of the no-dead-panels test (tests/dashboards/test_live.py).
+"""The configs the dashboard tests generate from: the demo's checks.yaml, whose dashboards are
+committed under dashboards/generated/, and tests/fixtures/alerts/two-locations.yaml; and the
+running stack of the no-dead-panels test (tests/dashboards/test_live.py).
 
 ``live`` runs democare, an exporter of the repository's checks.yaml (made quick: every journey
 every 2 s) and Prometheus, scraping and evaluating every second, loaded with the recording and
@@ -25,9 +27,9 @@ from democare.stack import (
     start_prometheus,
     write_yaml,
 )
-from probes.model import load_config
+from probes import Config, load_config
 from tests._support.live import Live, quick
-from tests._support.paths import REPO
+from tests._support.paths import FIXTURES, REPO
 from tests._support.processes import wait_until
 from tests._support.servers import free_port
 from tests._support.stack import query
@@ -42,6 +44,16 @@ SCRAPE_SECONDS: Final = 1.0
 WARM_SCRAPES: Final = 30
 START_SECONDS: Final = 30.0
 SMTP_CA: Final = "smtp-ca.pem"
+
+
+@pytest.fixture(scope="session")
+def demo() -> Config:
+    return load_config(str(REPO / "checks.yaml"))
+
+
+@pytest.fixture(scope="session")
+def two_locations() -> Config:
+    return load_config(str(FIXTURES / "alerts" / "two-locations.yaml"))
 
 
 @pytest.fixture(scope="module")

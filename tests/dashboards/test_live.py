@@ -5,8 +5,8 @@ The stack (the ``live`` fixture, tests/dashboards/conftest.py) is democare, an e
 it with the repository's checks.yaml, every journey every 2 s, and Prometheus 2.42, scraping
 and evaluating every second, loaded with the rules that ``alerts.generate`` makes from the same
 config. Each dashboard of ``dashboards.dashboards(config)`` is opened as Grafana opens it at
-its default time range (tests/_support/grafana.py): its variables resolved through Prometheus's
-API and set to All, its repeated rows repeated once per value, ``$__rate_interval``,
+its default time range (tests/_support/grafana_queries.py): its variables resolved through
+Prometheus's API and set to All, its repeated rows repeated once per value, ``$__rate_interval``,
 ``$__interval`` and ``$__range`` worked out for each panel. Every target then runs through
 Prometheus's HTTP API, an instant query or a range query as the target says, and must return
 data (a number that is not NaN).
@@ -30,10 +30,10 @@ from typing import Any, Final
 
 import pytest
 
-import tests._support.grafana
+import tests._support.grafana_queries
 import tests._support.live
 from dashboards import dashboards
-from tests._support.grafana import Plan, Query, plan, run
+from tests._support.grafana_queries import Plan, Query, plan, run
 from tests._support.live import Live, reject_callback
 from tests._support.processes import get, inject, wait_until
 from tests._support.stack import query
@@ -257,6 +257,6 @@ HARNESS: Final[Mapping[str, Any]] = {
 }
 
 
-@pytest.mark.parametrize("module", [tests._support.grafana, tests._support.live])
+@pytest.mark.parametrize("module", [tests._support.grafana_queries, tests._support.live])
 def test_the_examples_in_the_harness_docstrings_are_true(module: ModuleType) -> None:
     assert doctest.testmod(module).failed == 0

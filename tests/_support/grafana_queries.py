@@ -131,13 +131,21 @@ class Query:
     end: float
     step: float
     empty_by_design: bool
-    """The panel shows a text instead of "No data" (``fieldConfig.defaults.noValue``): it is
-    empty on a healthy system."""
+    """The panel shows a text instead of "No data" (``fieldConfig.defaults.noValue``): it may
+    be empty on a healthy system, or where it does not apply."""
+    copy: str = ""
+    """Which copy of a repeated panel: ``journey=login``; empty if it is not repeated."""
+
+    @property
+    def target(self) -> tuple[str, str, str, bool]:
+        """The panel target the query comes from, the same for every copy of the panel."""
+        return self.dashboard, self.panel, self.ref_id, self.instant
 
     def describe(self) -> str:
         """Where the query comes from, and what was sent."""
         how = "instant" if self.instant else f"range, step {duration(self.step)}"
-        return f"{self.dashboard} / {self.panel!r} / {self.ref_id} ({how}): {self.expr}"
+        copy = f" [{self.copy}]" if self.copy else ""
+        return f"{self.dashboard} / {self.panel!r}{copy} / {self.ref_id} ({how}): {self.expr}"
 
     def params(self) -> list[tuple[str, str]]:
         if self.instant:
@@ -191,23 +199,26 @@ def plan_with(
     scope = resolve(dashboard, label_values, start, end, out.problems)
     for panel, repeats in panels(dashboard):
         for values in _repetitions(repeats, scope, out.problems, panel):
-            _panel_queries(uid, panel, {**scope, **values}, now, start, end, scrape_seconds, out)
+            copy = ", ".join(f"{name}={value.values[0]}" for name, value in values.items())
+            _panel_queries(
+                uid, panel, copy, {**scope, **values}, now, (start, end), scrape_seconds, out
+            )
     return out
 
 
 def _panel_queries(
     uid: str,
     panel: Mapping[str, Any],
+    copy: str,
     scope: Mapping[str, Selection],
     now: float,
-    start: float,
-    end: float,
+    dashboard_range: tuple[float, float],
     scrape_seconds: float,
     out: Plan,
 ) -> None:
-    title = substitute(str(panel.get("title", f"panel {panel.get('id')}")), scope)
+    title = str(panel.get("title", f"panel {panel.get('id')}"))
     try:
-        start, end = panel_range(panel, now, start, end)
+        start, end = panel_range(panel, now, *dashboard_range)
     except GrafanaError as exc:
         out.problems.append(f"{uid} / {title!r}: {exc}")
         return
@@ -235,7 +246,7 @@ def _panel_queries(
         kinds = [True] * bool(target.get("instant")) + [False] * bool(target.get("range"))
         for instant in kinds or [False]:
             out.queries.append(
-                Query(uid, title, ref_id, expr, instant, start, end, step, empty_by_design)
+                Query(uid, title, ref_id, expr, instant, start, end, step, empty_by_design, copy)
             )
 
 

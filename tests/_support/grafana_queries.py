@@ -118,6 +118,10 @@ class Selection:
     """The variable's ``allValue``, written instead of the values when All is chosen."""
 
 
+Target = tuple[str, int | None, str, str, bool]
+"""A panel's target: dashboard uid, panel id and title, refId, and instant (or range)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
     """One query a panel sends, with its variables substituted, and when it is run."""
@@ -135,17 +139,26 @@ class Query:
     be empty on a healthy system, or where it does not apply."""
     copy: str = ""
     """Which copy of a repeated panel: ``journey=login``; empty if it is not repeated."""
+    row: str = ""
+    """The title of the panel's row, as written (``$channel / $journey``)."""
+    panel_id: int | None = None
 
     @property
-    def target(self) -> tuple[str, str, str, bool]:
+    def target(self) -> Target:
         """The panel target the query comes from, the same for every copy of the panel."""
-        return self.dashboard, self.panel, self.ref_id, self.instant
+        return self.dashboard, self.panel_id, self.panel, self.ref_id, self.instant
+
+    @property
+    def identity(self) -> tuple[Target, str]:
+        """This copy of the panel target."""
+        return self.target, self.copy
 
     def describe(self) -> str:
         """Where the query comes from, and what was sent."""
         how = "instant" if self.instant else f"range, step {duration(self.step)}"
+        row = f" / row {self.row!r}" if self.row else ""
         copy = f" [{self.copy}]" if self.copy else ""
-        return f"{self.dashboard} / {self.panel!r}{copy} / {self.ref_id} ({how}): {self.expr}"
+        return f"{self.dashboard}{row} / {self.panel!r}{copy} / {self.ref_id} ({how}): {self.expr}"
 
     def params(self) -> list[tuple[str, str]]:
         if self.instant:
@@ -197,25 +210,33 @@ def plan_with(
     start, end = time_range(dashboard.get("time", {}), now)
     out = Plan()
     scope = resolve(dashboard, label_values, start, end, out.problems)
-    for panel, repeats in panels(dashboard):
+    for panel, repeats, row in panels(dashboard):
         for values in _repetitions(repeats, scope, out.problems, panel):
             copy = ", ".join(f"{name}={value.values[0]}" for name, value in values.items())
-            _panel_queries(
-                uid, panel, copy, {**scope, **values}, now, (start, end), scrape_seconds, out
-            )
+            where = _Where(uid, row, panel, copy)
+            _panel_queries(where, {**scope, **values}, now, (start, end), scrape_seconds, out)
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Where:
+    """A copy of a panel: its dashboard, its row's title, and its repeated values."""
+
+    dashboard: str
+    row: str
+    panel: Mapping[str, Any]
+    copy: str
+
+
 def _panel_queries(
-    uid: str,
-    panel: Mapping[str, Any],
-    copy: str,
+    where: _Where,
     scope: Mapping[str, Selection],
     now: float,
     dashboard_range: tuple[float, float],
     scrape_seconds: float,
     out: Plan,
 ) -> None:
+    uid, panel = where.dashboard, where.panel
     title = str(panel.get("title", f"panel {panel.get('id')}"))
     try:
         start, end = panel_range(panel, now, *dashboard_range)
@@ -246,24 +267,38 @@ def _panel_queries(
         kinds = [True] * bool(target.get("instant")) + [False] * bool(target.get("range"))
         for instant in kinds or [False]:
             out.queries.append(
-                Query(uid, title, ref_id, expr, instant, start, end, step, empty_by_design, copy)
+                Query(
+                    uid,
+                    title,
+                    ref_id,
+                    expr,
+                    instant,
+                    start,
+                    end,
+                    step,
+                    empty_by_design,
+                    copy=where.copy,
+                    row=where.row,
+                    panel_id=panel.get("id"),
+                )
             )
 
 
 def panels(
     dashboard: Mapping[str, Any],
-) -> Iterator[tuple[Mapping[str, Any], tuple[str, ...]]]:
-    """Each panel that is not a row, with the variables it is repeated by: its row's
-    ``repeat``, then its own. A row's panels are inside it when it is collapsed, and the panels
-    that follow it up to the next row when it is not."""
+) -> Iterator[tuple[Mapping[str, Any], tuple[str, ...], str]]:
+    """Each panel that is not a row, with the variables it is repeated by (its row's
+    ``repeat``, then its own) and its row's title. A row's panels are inside it when it is
+    collapsed, and the panels that follow it up to the next row when it is not."""
     row_repeat: tuple[str, ...] = ()
+    row = ""
     for panel in dashboard.get("panels", []):
         if panel.get("type") == "row":
-            row_repeat = (panel["repeat"],) if panel.get("repeat") else ()
+            row_repeat, row = _own_repeat(panel), str(panel.get("title", ""))
             for inner in panel.get("panels", []):
-                yield inner, (*row_repeat, *_own_repeat(inner))
+                yield inner, (*row_repeat, *_own_repeat(inner)), row
         else:
-            yield panel, (*row_repeat, *_own_repeat(panel))
+            yield panel, (*row_repeat, *_own_repeat(panel)), row
 
 
 def _own_repeat(panel: Mapping[str, Any]) -> tuple[str, ...]:

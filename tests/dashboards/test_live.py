@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import doctest
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from types import ModuleType
 from typing import Any, Final
 
@@ -36,7 +36,7 @@ import pytest
 import tests._support.grafana_queries
 import tests._support.live
 from dashboards import dashboards
-from tests._support.grafana_queries import Plan, Query, plan, run
+from tests._support.grafana_queries import Plan, Query, Target, plan, run
 from tests._support.live import Live, reject_callback
 from tests._support.processes import get, inject, wait_until
 from tests._support.stack import query
@@ -57,6 +57,9 @@ FAULT_SECONDS: Final = 30.0
 SHOW_SECONDS: Final = 15.0
 RETRY_SECONDS: Final = 1.0
 REFUSED: Final = "Prometheus refused it"
+
+Identity = tuple[Target, str]
+"""One copy of one panel target (``Query.identity``)."""
 
 
 def report(capsys: pytest.CaptureFixture[str], *lines: str) -> None:
@@ -116,7 +119,7 @@ def test_every_panel_returns_data_and_the_empty_ones_show_a_fault(
             FAULT_SECONDS,
             f"a failing step in each of the {journeys} journeys, in Prometheus",
         )
-        still = under_faults(live, boards, {copy(q) for q, _ in empty})
+        still = under_faults(live, boards, {q.identity for q, _ in empty})
         took_faults = time.monotonic() - faulted
     finally:
         status, body = get(f"http://{live.care}/_faults", method="DELETE")
@@ -128,7 +131,7 @@ def test_every_panel_returns_data_and_the_empty_ones_show_a_fault(
         )
     # A copy of a repeated panel that stays empty even then is one where the panel does not
     # apply (the TLS panel of a journey without TLS): fine if another copy shows data.
-    shown = {q.target for q in queries if copy(q) not in still}
+    shown = {q.target for q in queries if q.identity not in still}
     never = [(q, why) for q, why in still.values() if q.target not in shown]
     assert never == [], (
         f"{len(never)} queries of panels empty by design return no data in any copy, even with "
@@ -137,54 +140,53 @@ def test_every_panel_returns_data_and_the_empty_ones_show_a_fault(
     targets = {q.target for q in queries}
     report(
         capsys,
-        f"{len(queries)} queries ({len(targets)} panel targets, repeated rows included) in "
-        f"{len(boards)} dashboards checked against Prometheus in {took:.1f} s: "
+        f"{len(queries)} queries ({len(targets)} panel targets, a repeated row's once per "
+        f"value) in {len(boards)} dashboards checked against Prometheus in {took:.1f} s: "
         f"{len(queries) - len(empty)} returned data on a healthy system",
         f"{len(empty)} empty on a healthy system, all in panels marked empty by design "
-        f"(noValue): {len(empty) - len(still)} returned data with faults injected "
+        f"(noValue); {len(empty) - len(still)} returned data with faults injected "
         f"({FAULT['mode']} {FAULT['status']} on every channel, a callback with no signature) "
-        f"within {took_faults:.1f} s",
+        f"within {took_faults:.1f} s: "
+        + tally(queries, {q.identity for q, _ in empty} - still.keys()),
         f"{len(still)} copies of repeated panels stayed empty where they do not apply: "
-        + not_applicable(queries, still),
+        + tally(queries, still),
     )
 
 
-def copy(query: Query) -> tuple[tuple[str, str, str, bool], str]:
-    """One copy of one panel target."""
-    return query.target, query.copy
-
-
 def under_faults(
-    live: Live, boards: Sequence[Mapping[str, Any]], pending: set[tuple[Any, str]]
-) -> dict[tuple[Any, str], tuple[Query, str]]:
+    live: Live, boards: Sequence[Mapping[str, Any]], pending: set[Identity]
+) -> dict[Identity, tuple[Query, str]]:
     """Those of the ``pending`` copies that still return no data ``SHOW_SECONDS`` after the
     faults show in Prometheus, with why. They are planned afresh each round (their instant
     queries read now), and a rejected callback is posted each round so that rates over short
     windows see one."""
     deadline = time.monotonic() + SHOW_SECONDS
-    still: dict[tuple[Any, str], tuple[Query, str]] = {}
+    still: dict[Identity, tuple[Query, str]] = {}
     while True:
         assert reject_callback(live.exporter, live.config) == UNAUTHORIZED
-        queries = [q for each in plans(live, boards) for q in each.queries if copy(q) in pending]
-        still = {copy(q): (q, why) for q, why in dead(live, queries)}
+        queries = [q for each in plans(live, boards) for q in each.queries if q.identity in pending]
+        still = {q.identity: (q, why) for q, why in dead(live, queries)}
         pending = set(still)
         if not pending or time.monotonic() > deadline:
             return still
         time.sleep(RETRY_SECONDS)
 
 
-def not_applicable(queries: Sequence[Query], still: Mapping[tuple[Any, str], Any]) -> str:
+def tally(queries: Sequence[Query], chosen: Collection[Identity]) -> str:
     """``'TLS certificates' (A): 10 of 11 copies`` for each panel target with copies in
-    ``still``."""
-    counts: dict[tuple[str, str, str, bool], list[int]] = {}
+    ``chosen``."""
+    counts: dict[Target, list[int]] = {}
     for each in queries:
         counted = counts.setdefault(each.target, [0, 0])
-        counted[0] += copy(each) in still
+        counted[0] += each.identity in chosen
         counted[1] += 1
-    return "; ".join(
-        f"{panel!r} ({ref_id}): {empty} of {total} copies"
-        for (_, panel, ref_id, _), (empty, total) in counts.items()
-        if empty
+    return (
+        "; ".join(
+            f"{panel!r} ({ref_id}): {some} of {total} {'copies' if total > 1 else 'query'}"
+            for (_, _, panel, ref_id, _), (some, total) in counts.items()
+            if some
+        )
+        or "none"
     )
 
 

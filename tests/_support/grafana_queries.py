@@ -264,24 +264,30 @@ def _panel_queries(
             "__range_ms": str(round((end - start) * 1000)),
         }
         expr = substitute(str(target["expr"]), scope, builtins)
-        kinds = [True] * bool(target.get("instant")) + [False] * bool(target.get("range"))
-        for instant in kinds or [False]:
+        for instant in _kinds(target):
             out.queries.append(
                 Query(
-                    uid,
-                    title,
-                    ref_id,
-                    expr,
-                    instant,
-                    start,
-                    end,
-                    step,
-                    empty_by_design,
+                    dashboard=uid,
+                    panel=title,
+                    ref_id=ref_id,
+                    expr=expr,
+                    instant=instant,
+                    start=start,
+                    end=end,
+                    step=step,
+                    empty_by_design=empty_by_design,
                     copy=where.copy,
                     row=where.row,
                     panel_id=panel.get("id"),
                 )
             )
+
+
+def _kinds(target: Mapping[str, Any]) -> list[bool]:
+    """Whether each query of ``target`` is instant: Grafana runs an instant query, a range
+    query, or both (*Both* in its query editor); a target that says neither is a range query."""
+    asked = [instant for instant, key in ((True, "instant"), (False, "range")) if target.get(key)]
+    return asked or [False]
 
 
 def panels(

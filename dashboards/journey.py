@@ -276,9 +276,12 @@ def experience() -> gf.Panel:
         ],
         unit="s",
         overrides=[_dashed(LATENCY_THRESHOLD, gf.RED)],
+        no_value="No estimate for this journey",
         description=(
             "What the last successful run would take on each network profile, from its "
-            "observed round trips, connections and bytes (docs/experience.md)."
+            "observed round trips, connections and bytes (docs/experience.md). Journeys with "
+            "WebSocket, await or SMTP steps have no estimate yet: those steps do not report "
+            "their traffic."
         ),
         width=8,
     )

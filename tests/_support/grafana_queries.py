@@ -98,6 +98,8 @@ REFERENCE: Final = re.compile(
 )
 LABEL_VALUES: Final = re.compile(r"^\s*label_values\s*\((.*)\)\s*$", re.DOTALL)
 ALL: Final = "$__all"
+#: How ``run`` begins its answer when Prometheus refused the query.
+REFUSED: Final = "Prometheus refused it"
 #: What Grafana's ``prometheusSpecialRegexEscape`` puts a double backslash before.
 SPECIAL: Final = re.compile(r"[$^*{}\[\]'+?.()|]")
 
@@ -586,7 +588,7 @@ def run(prometheus: str, query: Query) -> str | None:
     try:
         data = api(prometheus, path, query.params())
     except PrometheusError as exc:
-        return f"Prometheus refused it: {exc}"
+        return f"{REFUSED}: {exc}"
     kind, result = data["resultType"], data["result"]
     if kind in ("scalar", "string"):
         numbers = [result[1]]

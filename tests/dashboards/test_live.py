@@ -17,7 +17,7 @@ design on a healthy system: the steps failing now, say. Those run again with fau
 signature posted to the exporter) and must return data then. A copy of a repeated panel may
 stay empty even then where the panel does not apply to its journey (the TLS panel of a journey
 without TLS, the chat panel of an SMS journey), as long as another copy of it shows data; the
-test prints how many copies did.
+test prints which panels have such copies, and how many.
 
 A hand-written dashboard proves the harness bites: a metric nobody exports, a label nobody
 sets and a query that does not parse are each reported, and nothing else.
@@ -36,7 +36,7 @@ import pytest
 import tests._support.grafana_queries
 import tests._support.live
 from dashboards import dashboards
-from tests._support.grafana_queries import Plan, Query, Target, plan, run
+from tests._support.grafana_queries import REFUSED, Plan, Query, Target, plan, run
 from tests._support.live import Live, reject_callback
 from tests._support.processes import get, inject, wait_until
 from tests._support.stack import query
@@ -56,7 +56,6 @@ FAULT_SECONDS: Final = 30.0
 #: failing step is in Prometheus: a rate over $__rate_interval needs a few scrapes of it.
 SHOW_SECONDS: Final = 15.0
 RETRY_SECONDS: Final = 1.0
-REFUSED: Final = "Prometheus refused it"
 
 Identity = tuple[Target, str]
 """One copy of one panel target (``Query.identity``)."""
@@ -129,10 +128,7 @@ def test_every_panel_returns_data_and_the_empty_ones_show_a_fault(
             FAULT_SECONDS,
             "every journey back up once the faults are lifted",
         )
-    # A copy of a repeated panel that stays empty even then is one where the panel does not
-    # apply (the TLS panel of a journey without TLS): fine if another copy shows data.
-    shown = {q.target for q in queries if q.identity not in still}
-    never = [(q, why) for q, why in still.values() if q.target not in shown]
+    never = unshown(queries, still)
     assert never == [], (
         f"{len(never)} queries of panels empty by design return no data in any copy, even with "
         "every channel failing:" + listed(never)
@@ -151,6 +147,16 @@ def test_every_panel_returns_data_and_the_empty_ones_show_a_fault(
         f"{len(still)} copies of repeated panels stayed empty where they do not apply: "
         + tally(queries, still),
     )
+
+
+def unshown(
+    queries: Sequence[Query], still: Mapping[Identity, tuple[Query, str]]
+) -> list[tuple[Query, str]]:
+    """The copies ``still`` empty under faults whose panel target no copy shows data for. A
+    copy of a repeated panel that stays empty even then is one where the panel does not apply
+    (the TLS panel of a journey without TLS): fine if another copy shows data."""
+    shown = {q.target for q in queries if q.identity not in still}
+    return [(q, why) for q, why in still.values() if q.target not in shown]
 
 
 def under_faults(
@@ -292,6 +298,17 @@ HARNESS: Final[Mapping[str, Any]] = {
         },
     ],
 }
+
+
+def test_a_panel_empty_by_design_that_no_copy_fills_is_dead() -> None:
+    def copy(panel: str, journey: str) -> Query:
+        return Query("d", panel, "A", "x", True, 0, 1, 1, True, copy=f"journey={journey}")
+
+    tls_login, tls_mail, failing = copy("TLS", "login"), copy("TLS", "mail"), copy("Fails", "")
+    queries = [tls_login, tls_mail, failing]
+    still = {q.identity: (q, "no series") for q in (tls_login, failing)}
+    assert unshown(queries, still) == [(failing, "no series")]
+    assert unshown(queries, {tls_mail.identity: (tls_mail, "no series")}) == []
 
 
 @pytest.mark.parametrize("module", [tests._support.grafana_queries, tests._support.live])

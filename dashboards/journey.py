@@ -3,7 +3,7 @@
 Alerts about a journey link here with its channel and journey set
 (``alerts.names.JOURNEY_DASHBOARD``). Each row shows the journey's duration quantiles by location
 against its latency threshold and Apdex T, its steps' latency by phase, step failures by reason,
-HTTP status codes, certificates' days left, the SMS, push and email round trips, the chat bot's
+status codes, certificates' days left, the SMS, push and email round trips, the chat bot's
 first reply, and the experience estimate by network. The thresholds drawn are the journey's own,
 from checks.yaml, read from the definition series the exporter publishes (its latency threshold
 and Apdex T), so that each repeat of the row draws its own journey's. docs/dashboards.md#journey.
@@ -187,12 +187,18 @@ def failures() -> gf.Panel:
 
 
 def status_codes() -> gf.Panel:
-    """Each HTTP step's last status code, coloured by class; 0 when no response came."""
+    """Each step's last status code (HTTP, the WebSocket handshake's 101, SMTP's reply code),
+    coloured by class; ``no response`` for a step that failed before any answer."""
+    status = _step(metrics.STEP_STATUS.name)
+    failed = f"{_step(metrics.STEP_UP.name)} == 0"
+    # 0 is also what a step that never gets a response (an await step) publishes: shown only
+    # when the step failed, so that a passing callback step does not read "no response"
     return gf.state_timeline(
-        "HTTP status codes",
+        "Status codes",
         [
             Query(
-                f"max by (step, location) ({_step(metrics.STEP_STATUS.name)})",
+                f"max by (step, location) (\n  ({status} > 0)\n  or\n"
+                f"  ({status} and on (channel, journey, step, location) ({failed}))\n)",
                 "{{step}} @ {{location}}",
             )
         ],
@@ -203,9 +209,10 @@ def status_codes() -> gf.Panel:
             gf.range_color(400, 499, gf.ORANGE, 2),
             gf.range_color(500, 599, gf.RED, 3),
         ],
-        no_value="No HTTP step",
-        description="The status of each HTTP step's last response; 0 (no response) when the "
-        "request failed before an answer.",
+        no_value="No status code in this journey",
+        description="The status of each step's last response: HTTP's, 101 for a WebSocket "
+        "handshake, the SMTP server's reply code; no response (0) when the step failed before "
+        "an answer.",
         width=8,
         show_value=True,
     )

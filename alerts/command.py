@@ -16,39 +16,52 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from alerts.files import DEFAULT_OUT, generate, write
-from probes import ConfigError, Exit, load_config
+from probes import Config, ConfigError, Exit, load_config
 
 DEFAULT_CONFIG: Final = "checks.yaml"
 
 
+class Generator(Protocol):
+    """What a generator offers its command: every file, by name, for ``config``."""
+
+    def __call__(self, config: Config, *, source: str | None, out: str) -> dict[str, str]: ...
+
+
 def run(config_path: str, out: str) -> Exit:
     """Generate the files of ``config_path`` into ``out``; the exit code."""
+    return generate_into("carewatch alerts", generate, config_path, out)
+
+
+def generate_into(command: str, generator: Generator, config_path: str, out: str) -> Exit:
+    """The shell of every generator command (``carewatch alerts``, ``carewatch dashboards``):
+    load ``config_path``, write ``generator``'s files into ``out``; the exit code."""
     try:
         config = load_config(config_path)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return Exit.CONFIG
-    files = generate(config, source=os.path.normpath(config_path), out=os.path.normpath(out))
+    files = generator(config, source=os.path.normpath(config_path), out=os.path.normpath(out))
     try:
         written = write(files, Path(out))
     except OSError as exc:
-        print(f"carewatch alerts: cannot write to {out}: {exc}", file=sys.stderr)
+        print(f"{command}: cannot write to {out}: {exc}", file=sys.stderr)
         return Exit.FAILED
     print(f"{config_path}: wrote {', '.join(str(path) for path in written)}")
     return Exit.OK
 
 
-def add_options(parser: argparse.ArgumentParser) -> None:
-    """The options of ``carewatch alerts`` and ``python -m alerts``."""
+def add_options(parser: argparse.ArgumentParser, default_out: str = DEFAULT_OUT) -> None:
+    """The options of ``carewatch alerts`` and ``python -m alerts`` (and of the other
+    generators, whose files go to ``default_out``)."""
     parser.add_argument(
         "--config", default=DEFAULT_CONFIG, metavar="FILE", help="(default: %(default)s)"
     )
     parser.add_argument(
         "--out",
-        default=DEFAULT_OUT,
+        default=default_out,
         metavar="DIR",
         help="where the files go, created as needed (default: %(default)s)",
     )

@@ -5,55 +5,30 @@ dashboards and their provisioning file.
 
     carewatch dashboards [--config checks.yaml] [--out dashboards/generated]
 
-A thin shell: ``probes.load_config``, then ``dashboards.files.generate`` and ``write``. It ends
-with ``probes.Exit``: CONFIG (with every located problem) for a broken checks.yaml, FAILED when
-the files cannot be written.
+A thin shell, the alerts' (``alerts.command.generate_into``) around
+``dashboards.files.generate``: it ends with ``probes.Exit``, CONFIG (with every located
+problem) for a broken checks.yaml, FAILED when the files cannot be written.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Final
 
-from alerts.files import write
+from alerts.command import add_options as _generator_options
+from alerts.command import generate_into
 from dashboards.files import DEFAULT_OUT, generate
-from probes import ConfigError, Exit, load_config
-
-DEFAULT_CONFIG: Final = "checks.yaml"
+from probes import Exit
 
 
 def run(config_path: str, out: str) -> Exit:
     """Generate the dashboards of ``config_path`` into ``out``; the exit code."""
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return Exit.CONFIG
-    files = generate(config, source=os.path.normpath(config_path), out=os.path.normpath(out))
-    try:
-        written = write(files, Path(out))
-    except OSError as exc:
-        print(f"carewatch dashboards: cannot write to {out}: {exc}", file=sys.stderr)
-        return Exit.FAILED
-    print(f"{config_path}: wrote {', '.join(str(path) for path in written)}")
-    return Exit.OK
+    return generate_into("carewatch dashboards", generate, config_path, out)
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
     """The options of ``carewatch dashboards`` and ``python -m dashboards``."""
-    parser.add_argument(
-        "--config", default=DEFAULT_CONFIG, metavar="FILE", help="(default: %(default)s)"
-    )
-    parser.add_argument(
-        "--out",
-        default=DEFAULT_OUT,
-        metavar="DIR",
-        help="where the files go, created as needed (default: %(default)s)",
-    )
+    _generator_options(parser, DEFAULT_OUT)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

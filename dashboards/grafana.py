@@ -49,6 +49,9 @@ RED: Final = "red"
 BLUE: Final = "blue"
 GREY: Final = "text"
 
+#: The legend under a graph: one line of series names.
+LEGEND: Final = {"displayMode": "list", "placement": "bottom", "showLegend": True}
+
 #: The fields of Grafana's current panel model (dashboard.Panel and RowPanel) that we write.
 _PANEL_KEYS: Final = frozenset(
     {
@@ -188,6 +191,27 @@ def override(name_regex: str, **properties: Any) -> Json:
         "matcher": {"id": "byRegexp", "options": name_regex},
         "properties": [{"id": key, "value": value} for key, value in properties.items()],
     }
+
+
+def merged(columns: Mapping[str, str], *, hidden: Sequence[str] = ()) -> list[Json]:
+    """Transformations that join instant table queries into one table (rows whose labels
+    agree become one), then keep ``columns`` in their order, under their new names; each
+    query's value column is ``Value #<refId>``.
+
+    >>> [t["id"] for t in merged({"channel": "Channel", "Value #A": "Uptime"})]
+    ['merge', 'organize']
+    """
+    return [
+        {"id": "merge", "options": {}},
+        {
+            "id": "organize",
+            "options": {
+                "excludeByName": dict.fromkeys(("Time", *hidden), True),
+                "indexByName": {name: i for i, name in enumerate(columns)},
+                "renameByName": dict(columns),
+            },
+        },
+    ]
 
 
 def link(title: str, url: str) -> Json:
@@ -368,7 +392,7 @@ def timeseries(
             custom=custom,
         ),
         options={
-            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "legend": LEGEND,
             "tooltip": {"mode": "multi", "sort": "desc"},
         },
         overrides=overrides,
@@ -448,7 +472,7 @@ def state_timeline(
             "showValue": "auto" if show_value else "never",
             "alignValue": "left",
             "rowHeight": 0.9,
-            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "legend": LEGEND,
             "tooltip": {"mode": "single", "sort": "none"},
         },
         links=links,
@@ -598,7 +622,7 @@ def bar_chart(
             "barWidth": 0.9,
             "xField": x_field,
             "xTickLabelRotation": 0,
-            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "legend": LEGEND,
             "tooltip": {"mode": "multi", "sort": "desc"},
         },
         transformations=transformations,

@@ -189,16 +189,7 @@ def journeys_table(config: Config) -> gf.Panel:
                 table=True,
             ),
         ],
-        transformations=[
-            {"id": "merge", "options": {}},
-            {
-                "id": "organize",
-                "options": {
-                    "excludeByName": {"Time": True},
-                    "renameByName": {"channel": "Channel", "journey": "Journey", **columns},
-                },
-            },
-        ],
+        transformations=gf.merged({"channel": "Channel", "journey": "Journey", **columns}),
         overrides=[
             _column(columns["Value #A"], "percentunit", None),
             _column(columns["Value #B"], "percentunit", None),
@@ -297,34 +288,19 @@ def failing_steps() -> gf.Panel:
                 table=True,
             ),
         ],
-        transformations=[
-            {"id": "merge", "options": {}},
+        transformations=gf.merged(
             {
-                "id": "organize",
-                "options": {
-                    "excludeByName": {"Time": True, "Value #A": True},
-                    "indexByName": {
-                        name: i
-                        for i, name in enumerate(
-                            (
-                                *("channel", "journey", "step", "location", "reason"),
-                                *("message", "Value #C", "Value #B"),
-                            )
-                        )
-                    },
-                    "renameByName": {
-                        "channel": "Channel",
-                        "journey": "Journey",
-                        "step": "Step",
-                        "location": "Location",
-                        "reason": "Reason",
-                        "message": "Message",
-                        "Value #B": "Failed runs in a row",
-                        "Value #C": "Failing for (about)",
-                    },
-                },
+                "channel": "Channel",
+                "journey": "Journey",
+                "step": "Step",
+                "location": "Location",
+                "reason": "Reason",
+                "message": "Message",
+                "Value #C": "Failing for (about)",
+                "Value #B": "Failed runs in a row",
             },
-        ],
+            hidden=["Value #A"],
+        ),
         overrides=[
             {
                 "matcher": {"id": "byName", "options": "Failing for (about)"},

@@ -124,7 +124,6 @@ class Client:
         self._idle: dict[_Key, _Connection] = {}
         self._open: list[HttpConnection] = []
         self._session: aiohttp.ClientSession | None = None
-        self._on_status: Callable[[int], object] = lambda status: None
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -163,7 +162,6 @@ class Client:
         ``on_status`` hears each status as soon as its headers are in: a body that never ends
         still leaves the status known.
         """
-        self._on_status = on_status
         url = _url(request)
         method = request.method.upper()
         headers = dict(request.headers)
@@ -174,13 +172,13 @@ class Client:
             data = self._head(method, url, headers, body, content_type)  # before connecting
             connection = await self._connection(url, tls, timer)
             try:
-                response = await self._exchange(connection, data, method, tls, timer)
+                response = await self._exchange(connection, data, method, tls, timer, on_status)
             except Disconnected:
                 if connection.fresh or method not in _IDEMPOTENT:
                     raise
                 # The server had closed the kept-alive connection: a new one, as a browser would.
                 connection = await self._connection(url, tls, timer)
-                response = await self._exchange(connection, data, method, tls, timer)
+                response = await self._exchange(connection, data, method, tls, timer, on_status)
             timer.traffic.bytes_received += response.received
             cookies = [v for k, v in response.headers if k.lower() == "set-cookie"]
             if cookies:
@@ -286,8 +284,13 @@ class Client:
         method: str,
         tls: TlsOptions,
         timer: Timer,
+        on_status: Callable[[int], object],
     ) -> RawResponse:
-        """Send ``data`` on ``connection`` and read the answer; the ``wait`` phase starts."""
+        """Send ``data`` on ``connection`` and read the answer; the ``wait`` phase starts.
+
+        ``on_status`` is the caller's, and is not kept: the client holding it would close a
+        cycle through the step that holds the client.
+        """
         timer.enter(Phase.WAIT)
         timer.traffic.requests += 1
         timer.traffic.bytes_sent += len(data)
@@ -295,7 +298,7 @@ class Client:
             response = await connection.http.exchange(
                 data,
                 head_only=method == "HEAD",
-                on_headers=lambda status: self._headers_in(timer, status),
+                on_headers=lambda status: _headers_in(timer, status, on_status),
             )
         except WireError as exc:
             cause = exc.cause if isinstance(exc, ConnectionLost) else None
@@ -313,10 +316,6 @@ class Client:
         else:
             connection.http.close()
         return response
-
-    def _headers_in(self, timer: Timer, status: int) -> None:
-        timer.enter(Phase.RECEIVE)
-        self._on_status(status)
 
     # --- the request bytes --------------------------------------------------------------
 
@@ -357,6 +356,11 @@ class Client:
                 raise ClientError(f"a header would contain a line break: {line[:80]!r}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
         return head + body if body else head
+
+
+def _headers_in(timer: Timer, status: int, on_status: Callable[[int], object]) -> None:
+    timer.enter(Phase.RECEIVE)
+    on_status(status)
 
 
 def _url(request: Request) -> URL:

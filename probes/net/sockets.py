@@ -77,7 +77,7 @@ async def open_socket(host: str, port: int, timer: Timer) -> socket.socket:
             raise
         timer.traffic.new_connections += 1
         return sock
-    raise ConnectFailed(join_address(host, port), os_message(problem))
+    raise ConnectFailed(join_address(host, port), os_message(problem)) from problem
 
 
 async def open_stream(

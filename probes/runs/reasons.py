@@ -6,6 +6,12 @@ table what the exceptions it raises mean, as httpx's default transport maps http
 reason, and the message. carewatch's own exceptions (``probes.errors``) carry their message as
 their text; a row words the message of a library's exception from its attributes.
 
+One row comes before every table: the agent's own exhaustion (``AGENT_FAILURES``). A socket
+that cannot be opened for want of file descriptors, a write that finds no buffer space, a step
+that runs out of memory: the target was never judged, so the step fails with reason
+``agent_resources``, whatever the transport wrapped the error in, and alerts can tell the agent's
+trouble from the target's.
+
 >>> table = (
 ...     Caught(ConnectionRefusedError, Reason.CONNECT),
 ...     Caught(OSError, Reason.CONNECT, lambda exc, target: f"connection lost to {target}"),
@@ -16,6 +22,8 @@ Failure(reason=<Reason.CONNECT: 'connect'>, message='refused')
 'connection lost to care.example'
 >>> classify(ValueError("?"), table, "care.example") is None
 True
+>>> classify(OSError(errno.EMFILE, "Too many open files"), table, "care.example").reason
+<Reason.AGENT_RESOURCES: 'agent_resources'>
 
 The tables: ``probes.net.client.HTTP_FAILURES`` (carewatch's HTTP client),
 ``probes.net.sockets.SOCKET_FAILURES`` (TCP and SMTP steps),
@@ -25,9 +33,11 @@ The tables: ``probes.net.client.HTTP_FAILURES`` (carewatch's HTTP client),
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from probes.runs.results import Failure, Reason
 
@@ -51,9 +61,62 @@ class Caught(Generic[T]):
     when: Callable[[Any], bool] | None = None
 
 
+#: What the agent itself may run out of, by errno: its own descriptors, the system's, socket
+#: buffers, kernel memory. Only the agent's load causes these, never a target.
+RESOURCE_ERRNOS: Final = {
+    errno.EMFILE: "file descriptors",
+    errno.ENFILE: "the system's file descriptors",
+    errno.ENOBUFS: "socket buffer space",
+    errno.ENOMEM: "memory",
+}
+
+
+def exhausted(exc: BaseException | None) -> BaseException | None:
+    """The agent's own exhaustion behind ``exc``: ``exc`` itself, or what it was raised from
+    (``__cause__``, an unsuppressed ``__context__``, a ``ConnectionLost``'s ``cause``); None if
+    none is a ``MemoryError`` or an ``OSError`` of ``RESOURCE_ERRNOS``."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, MemoryError):
+            return exc
+        if isinstance(exc, OSError) and exc.errno in RESOURCE_ERRNOS:
+            return exc
+        seen.add(id(exc))
+        cause = getattr(exc, "cause", None)
+        if exc.__cause__ is not None:
+            exc = exc.__cause__
+        elif exc.__context__ is not None and not exc.__suppress_context__:
+            exc = exc.__context__
+        else:
+            exc = cause if isinstance(cause, BaseException) else None
+    return None
+
+
+def _agent_message(exc: BaseException, target: object) -> str:
+    found = exhausted(exc)
+    if isinstance(found, OSError) and found.errno is not None:
+        what = f"{RESOURCE_ERRNOS[found.errno]} ({os.strerror(found.errno)})"
+    else:
+        what = "memory"
+    return f"the agent ran out of {what}: this agent's failure, not the target's"
+
+
+#: The row tried before every transport's table (see the module's docstring).
+AGENT_FAILURES: Final[tuple[Caught[object], ...]] = (
+    Caught(
+        BaseException,
+        Reason.AGENT_RESOURCES,
+        _agent_message,
+        when=lambda exc: exhausted(exc) is not None,
+    ),
+)
+
+
 def classify(exc: BaseException, table: Iterable[Caught[T]], target: T) -> Failure | None:
-    """The failure the first row of ``table`` that matches ``exc`` makes; None if none does."""
-    for row in table:
+    """The failure the first row that matches ``exc`` makes, ``AGENT_FAILURES`` first, then
+    ``table``'s; None if none does."""
+    rows: Iterable[Caught[T]] = (*AGENT_FAILURES, *table)
+    for row in rows:
         if isinstance(exc, row.kind) and (row.when is None or row.when(exc)):
             return Failure(row.reason, row.message(exc, target))
     return None

@@ -28,6 +28,8 @@ class Reason(StrEnum):
     PROTOCOL = "protocol"  # a malformed or oversized response, a bad URL, too many redirects
     CALLBACK_TIMEOUT = "callback_timeout"  # no matching webhook event came within its time
     INTERNAL = "internal"  # a bug in carewatch itself; the message says what
+    #: the agent itself ran out of file descriptors, socket buffers or memory: not the target
+    AGENT_RESOURCES = "agent_resources"
 
 
 class Phase(StrEnum):

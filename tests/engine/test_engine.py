@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import resource
 import socket
 import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Final
 
 import pytest
@@ -21,7 +24,15 @@ from multidict import MultiDict
 
 from probes.engine.engine import FAILURES, RUNNERS, Engine
 from probes.runs.results import Outcome, Phase, Reason
-from tests._support.journeys import UNRESOLVABLE, failed, one_journey, one_step, run
+from tests._support.journeys import (
+    UNRESOLVABLE,
+    VOICE,
+    failed,
+    one_journey,
+    one_step,
+    run,
+    run_journey,
+)
 from tests._support.servers import ServerFactory, free_port, serve
 from tests._support.timing import CLOCK_SLACK, SLACK
 
@@ -1021,3 +1032,54 @@ async def test_to_dict_of_a_success(aiohttp_server: ServerFactory) -> None:
 
 def test_every_step_kind_has_a_runner_and_a_table_for_what_it_raises() -> None:
     assert FAILURES.keys() == RUNNERS.keys()
+
+
+#: Descriptors left below the lowered limit while a test exhausts them (then filled up).
+SPARE_DESCRIPTORS: Final = 32
+
+
+@contextmanager
+def no_descriptor_left() -> Iterator[None]:
+    """Inside, this process cannot open one more file descriptor (EMFILE): the soft limit is
+    lowered just above those open, and the rest are taken by /dev/null."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (highest + SPARE_DESCRIPTORS, hard))
+    taken: list[int] = []
+    try:
+        while True:
+            try:
+                taken.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError:
+                break
+        yield
+    finally:
+        for fd in taken:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        one_step("http://127.0.0.1:${port}/"),
+        {"name": "s", "tcp": {"address": "127.0.0.1:${port}", "send": "x"}},
+    ],
+    ids=["http", "tcp"],
+)
+async def test_a_step_the_agent_has_no_descriptor_for_fails_as_the_agents(
+    step: dict[str, Any],
+) -> None:
+    """Issue 12: with its descriptors gone, every probe failed with "connect ... Too many open
+    files", blaming the target. The reason says it is the agent's."""
+    journey = one_journey(step, channel=VOICE, port=free_port())
+
+    with no_descriptor_left():
+        result = await run_journey(journey)
+
+    step_result = failed(result)
+    assert step_result.reason is Reason.AGENT_RESOURCES
+    assert step_result.message == (
+        "the agent ran out of file descriptors (Too many open files): "
+        "this agent's failure, not the target's"
+    )

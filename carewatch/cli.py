@@ -31,8 +31,13 @@ from democare import launch
 from loadtests.command import CHECKS_VARIABLE, LOCUSTFILE, locust_command
 from probes import Config, ConfigError, Exit, load_config
 from probes.engine import run_on_uvloop
-from probes.model import NAME_PATTERN
-from probes.service import DEFAULT_MAX_CONCURRENCY, serve
+from probes.model import NAME_PATTERN, parse_duration
+from probes.service import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_READ_TIMEOUT,
+    serve,
+)
 
 PROG: Final = "carewatch"
 DEFAULT_CONFIG: Final = "checks.yaml"
@@ -42,6 +47,7 @@ DEFAULT_SMTP: Final = "127.0.0.1:8925"
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 HELP_OPTIONS: Final = ("-h", "--help")
+MAX_READ_TIMEOUT: Final = 3600.0
 
 Command = Callable[[argparse.Namespace], Exit]
 
@@ -81,6 +87,8 @@ def serve_command(args: argparse.Namespace) -> Exit:
                 port=port,
                 location=args.location,
                 max_concurrency=args.max_concurrency,
+                max_connections=args.max_connections,
+                read_timeout=args.read_timeout,
             )
         )
     except ConfigError as exc:
@@ -151,6 +159,24 @@ def location_name(text: str) -> str:
     return text
 
 
+def positive_int(text: str) -> int:
+    """A count of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def read_timeout(text: str) -> float:
+    """A ``--web.read-timeout`` value: a duration such as ``30s`` or ``2m``, more than zero."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not 0 < seconds < MAX_READ_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"expected a duration from 1ms to 1h, got {text!r}")
+    return seconds
+
+
 def add_serve_options(parser: argparse.ArgumentParser) -> None:
     """The options of ``carewatch serve`` (and of its alias ``python exporter.py``)."""
     parser.add_argument(
@@ -174,6 +200,24 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_CONCURRENCY,
         metavar="N",
         help="runs in progress at once, at most (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        type=positive_int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help="connections the server holds at once, at most, fewer if ulimit -n would not "
+        "leave enough for --max-concurrency runs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--web.read-timeout",
+        dest="read_timeout",
+        type=read_timeout,
+        default=DEFAULT_READ_TIMEOUT,
+        metavar="DURATION",
+        help="close a connection without a request in progress (idle, or its request head "
+        "not complete) after this long, such as 30s (default: 30s)",
     )
     parser.add_argument(
         "--log-level", default="INFO", choices=LOG_LEVELS, help="(default: %(default)s)"

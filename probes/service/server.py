@@ -16,6 +16,12 @@ from pathlib import Path
 from aiohttp import web
 
 from probes.service.agent import Service
+from probes.service.connections import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_READ_TIMEOUT,
+    LimitedRunner,
+    server_limits,
+)
 from probes.service.scheduler import DEFAULT_MAX_CONCURRENCY
 
 log = logging.getLogger("carewatch")
@@ -28,11 +34,21 @@ async def serve(
     port: int,
     location: str | None = None,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
 ) -> None:
-    """Run the agent of ``config_path`` on ``http://host:port/`` until SIGINT or SIGTERM."""
+    """Run the agent of ``config_path`` on ``http://host:port/`` until SIGINT or SIGTERM.
+
+    The server holds at most ``max_connections`` connections, fewer if the descriptors probing
+    needs would not be left, and closes one without a request after ``read_timeout`` seconds
+    (``probes.service.connections``).
+    """
     service = Service(config_path, location=location, max_concurrency=max_concurrency)
     await service.start()
-    runner = web.AppRunner(service.app(), access_log=None)
+    limits = server_limits(
+        max_concurrency=max_concurrency, max_connections=max_connections, read_timeout=read_timeout
+    )
+    runner = LimitedRunner(service.app(), limits=limits, access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

@@ -131,6 +131,22 @@ def test_serve_exits_config_on_a_broken_file(carewatch: Carewatch) -> None:
     assert "broken.yaml:13:9: channels[0].journeys[0].intervall" in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("option", "given", "said"),
+    [
+        ("--web.read-timeout", "0s", "expected a duration from 1ms to 1h, got '0s'"),
+        ("--web.read-timeout", "soon", "expected a duration such as"),
+        ("--web.max-connections", "0", "expected a whole number of at least 1, got '0'"),
+    ],
+)
+def test_serve_refuses_a_connection_limit_that_would_not_hold(
+    carewatch: Carewatch, option: str, given: str, said: str
+) -> None:
+    done = carewatch("serve", option, given, "--listen", "127.0.0.1:0")
+    assert done.returncode == Exit.CONFIG
+    assert said in done.stderr
+
+
 def test_serve_exits_failed_naming_a_taken_port(carewatch: Carewatch, tmp_path: Path) -> None:
     config = tmp_path / "checks.yaml"
     with socket.socket() as taken:

@@ -16,6 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from probes.service.agent import Service
+from probes.service.redaction import RedactingFilter
 from probes.service.scheduler import DEFAULT_MAX_CONCURRENCY
 
 log = logging.getLogger("carewatch")
@@ -31,6 +32,19 @@ async def serve(
 ) -> None:
     """Run the agent of ``config_path`` on ``http://host:port/`` until SIGINT or SIGTERM."""
     service = Service(config_path, location=location, max_concurrency=max_concurrency)
+    # Every handler of the process, so no record leaves with a secret in it.
+    redacting = RedactingFilter(lambda: service.secrets)
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(redacting)
+    try:
+        await _serve(service, host=host, port=port)
+    finally:
+        for handler in handlers:
+            handler.removeFilter(redacting)
+
+
+async def _serve(service: Service, *, host: str, port: int) -> None:
     await service.start()
     runner = web.AppRunner(service.app(), access_log=None)
     await runner.setup()

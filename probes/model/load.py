@@ -112,6 +112,7 @@ def parse_config(text: str, *, file: str = "<string>", environ: Mapping[str, str
         expected = "expected a mapping with at least a 'channels' key"
         raise ConfigError([*problems, Problem(file, 1, 1, "", expected)])
     problems.extend(_alerting_templates(located, file))
+    problems.extend(_labelled_templates(located, file))
     data, env_problems, from_env = _expand_env(located, file, environ)
     problems.extend(env_problems)
     # Known before anything is checked: a problem may quote a value (``got '...'``).
@@ -172,6 +173,27 @@ def _alerting_templates(located: Located, file: str) -> list[Problem]:
         )
         for path, value in _strings(section, ())
         if "${" in value
+    ]
+
+
+#: A channel's keys that the generated, committed files copy (alert labels and annotations).
+_COPIED_KEYS: Final = ("team", "runbook_url")
+
+
+def _labelled_templates(located: Located, file: str) -> list[Problem]:
+    """A channel's ``team`` and ``runbook_url`` go into the generated rules as they are: a
+    value from the environment would put a secret in committed files."""
+    channels = located.data.get("channels") if isinstance(located.data, dict) else None
+    return [
+        _at(
+            located,
+            file,
+            ("channels", ci, key),
+            f"{key} is written into the generated, committed files, so it takes no ${{...}}",
+        )
+        for ci, channel in enumerate(_sequence(channels))
+        for key in _COPIED_KEYS
+        if isinstance(value := _mapping(channel).get(key), str) and "${" in value
     ]
 
 

@@ -146,8 +146,8 @@ def _secret_fields(value: Any, path: DataPath) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from _secret_fields(item, ())
-    elif isinstance(value, str) and path in _SECRET_FIELDS:
-        yield value
+    elif isinstance(value, str) and path in _SECRET_FIELDS and "${" not in value:
+        yield value  # a template's values are secret when they come from the environment
 
 
 def _redacted(problems: list[Problem], secrets: Secrets) -> list[Problem]:

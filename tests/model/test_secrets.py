@@ -78,6 +78,9 @@ channels:
           - name: mail
             smtp: {address: "127.0.0.1:2525", username: probe, password: smtp-literal-pw,
                    from: a@example.com, to: [b@example.com], subject: hi, body: hi}
+          - name: mail-again
+            smtp: {address: "127.0.0.1:2525", username: probe, password: "${region}",
+                   from: a@example.com, to: [b@example.com], subject: hi, body: hi}
 """
 
 

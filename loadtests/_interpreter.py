@@ -62,11 +62,13 @@ from geventhttpclient.useragent import RetriesExceeded
 from loadtests._ws import WS_REQUEST_TYPE, Conversation
 from probes import MissingVariable
 from probes.model import (
+    NO_SECRETS,
     Expect,
     HttpStep,
     Journey,
     Location,
     Scalar,
+    Secrets,
     Step,
     WebSocketStep,
     format_duration,
@@ -213,9 +215,11 @@ class Interpreter:
         location: str,
         coordinates: Location | None = None,
         limits: Limits = DEFAULT_LIMITS,
+        secrets: Secrets = NO_SECRETS,
     ) -> None:
         self.session = session
         self.variables = variables
+        self.secrets = secrets  # hidden from every message Locust reports
         self.location = location
         self.coordinates = coordinates
         self.limits = limits
@@ -387,9 +391,16 @@ class Interpreter:
         except Exception as exc:  # every target misbehaviour must become a failed step
             failure = _classify(exc, call.target, self.limits)
         seconds = time.perf_counter() - started
+        failure = None if failure is None else self._redact(failure)
         if not call.reported:
             self._fire(step.request_type, step.name, seconds, failure)
         return failure, seconds, call.status
+
+    def _redact(self, failure: Failure) -> Failure:
+        """``failure`` with no secret in its message (``probes.model.secrets``)."""
+        if not self.secrets:
+            return failure
+        return Failure(failure.reason, self.secrets.redact(failure.message))
 
     def _arm(self, seconds: float) -> Any:
         """A started libev timer that throws ``self._time_up`` into this greenlet after
@@ -430,7 +441,7 @@ class Interpreter:
             if failure is None:
                 response.success()  # type: ignore[no-untyped-call]  # locust: untyped
             else:
-                failed = StepFailed(_MESSAGES.bounded(name, failure))
+                failed = StepFailed(_MESSAGES.bounded(name, self._redact(failure)))
                 response.failure(failed)  # type: ignore[no-untyped-call]  # locust: untyped
         call.reported = True
         return failure

@@ -22,7 +22,17 @@ from urllib.parse import urlsplit
 from loadtests._interpreter import Interpreter
 from loadtests.journeys import included, settings, tags
 from probes import MissingVariable
-from probes.model import Config, HttpStep, Journey, Location, Scalar, WebSocketStep, render_str
+from probes.model import (
+    NO_SECRETS,
+    Config,
+    HttpStep,
+    Journey,
+    Location,
+    Scalar,
+    Secrets,
+    WebSocketStep,
+    render_str,
+)
 from probes.runs import DEFAULT_LIMITS, new_scope
 
 #: The host of a user whose journey names none Locust can use. Requests use full URLs, so the
@@ -37,6 +47,7 @@ class JourneyUser(FastHttpUser):
     journey: ClassVar[Journey]
     journey_tags: ClassVar[tuple[str, ...]] = ()  # the tags of its one task
     variables: ClassVar[Mapping[str, Scalar]]
+    secrets: ClassVar[Secrets] = NO_SECRETS
     location: ClassVar[str]
     coordinates: ClassVar[Location | None] = None
     insecure = False  # verify certificates, as the probes do
@@ -47,6 +58,7 @@ class JourneyUser(FastHttpUser):
         self.interpreter = Interpreter(
             self.client,
             variables=self.variables,
+            secrets=self.secrets,
             location=self.location,
             coordinates=self.coordinates,
         )
@@ -74,6 +86,7 @@ def user_classes(config: Config, *, location: str) -> dict[str, type[JourneyUser
             "journey": journey,
             "journey_tags": labels,
             "variables": config.variables,
+            "secrets": config.secrets,
             "location": location,
             "coordinates": coordinates,
             "weight": own.weight,

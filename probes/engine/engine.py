@@ -1,6 +1,6 @@
 """The asyncio engine: runs a journey's steps, each kind with its runner, and times every phase.
 
->>> engine = Engine(config.variables, location="paris")            # doctest: +SKIP
+>>> engine = Engine(config.variables, location="paris", secrets=config.secrets)  # doctest: +SKIP
 >>> result = await engine.run(config.find_journey("app/login"))     # doctest: +SKIP
 >>> result.ok, result.final.failed_step.reason                      # doctest: +SKIP
 (False, <Reason.HTTP_STATUS: 'http_status'>)
@@ -31,6 +31,7 @@ from probes.engine.websocket_step import WEBSOCKET_FAILURES, run_websocket
 from probes.errors import MissingVariable
 from probes.model.config import Journey, Location
 from probes.model.durations import format_duration
+from probes.model.secrets import NO_SECRETS, Secrets
 from probes.model.steps import AwaitStep, DnsStep, HttpStep, SmtpStep, Step, TcpStep, WebSocketStep
 from probes.model.types import Scalar
 from probes.net.client import HTTP_FAILURES, Client
@@ -54,8 +55,10 @@ class Engine:
         coordinates: Location | None = None,
         limits: Limits = DEFAULT_LIMITS,
         webhooks: WebhookHub | None = None,
+        secrets: Secrets = NO_SECRETS,
     ) -> None:
         self.variables = variables
+        self.secrets = secrets  # hidden from every message (probes.model.secrets)
         self.location = location
         self.coordinates = coordinates
         self.webhooks = webhooks
@@ -119,6 +122,15 @@ class Engine:
         return Attempt(number=number, steps=tuple(results), duration=duration)
 
     async def _step(
+        self, step: Step, base: StepContext, deadline: float, *, cleanup: bool
+    ) -> StepResult:
+        """The step's result, its message redacted: it goes to logs, ``/probe`` and reports."""
+        result = await self._run_step(step, base, deadline, cleanup=cleanup)
+        if not (result.message and self.secrets):
+            return result
+        return replace(result, message=self.secrets.redact(result.message))
+
+    async def _run_step(
         self,
         step: Step,
         base: StepContext,

@@ -54,6 +54,7 @@ from probes.model.hours import OpeningHours, is_open
 from probes.model.jsonpath import compile_path, find_all, selects_one
 from probes.model.load import load_config, parse_config
 from probes.model.networks import PROFILES, NetworkProfile
+from probes.model.secrets import NO_SECRETS, REDACTED, Secrets
 from probes.model.steps import (
     STEP_KINDS,
     AwaitStep,
@@ -95,8 +96,10 @@ __all__ = [
     "MAX_RETRIES",
     "MIN_INTERVAL_SECONDS",
     "NAME_PATTERN",
+    "NO_SECRETS",
     "PERCENTILE_RESOLUTION",
     "PROFILES",
+    "REDACTED",
     "STEP_KINDS",
     "TOLERATING_FACTOR",
     "TOTAL_ENTRY",
@@ -131,6 +134,7 @@ __all__ = [
     "Receive",
     "Receiver",
     "Scalar",
+    "Secrets",
     "Send",
     "Signature",
     "SlackReceiver",

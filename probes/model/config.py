@@ -7,7 +7,7 @@ read them too. This module imports neither aiohttp nor locust, and must stay tha
 Shape::
 
     Config
-      defaults, variables, devices, locations, callbacks (Webhook by name), loadtest
+      defaults, variables, devices, locations, callbacks (Webhook by name), loadtest, secrets
       channels: Channel(name, kind, team, runbook_url, hours)
         journeys: Journey(name, interval, timeout, retries, device, slo, apdex_t, locations,
                           hours, networks, loadtest)
@@ -27,6 +27,7 @@ from pydantic import Field, StringConstraints, model_validator
 from probes.model.alerting import Alerting, AlertPolicy
 from probes.model.hours import OpeningHours
 from probes.model.networks import NetworkProfile
+from probes.model.secrets import NO_SECRETS, Secrets
 from probes.model.steps import (
     Step,
 )
@@ -215,6 +216,7 @@ class Config:
     callbacks: Mapping[str, Webhook] = field(default_factory=dict)  # the webhooks, by name
     loadtest: LoadTest | None = None  # the load-test section, for loadtests/
     alerting: Alerting = field(default_factory=Alerting)  # receivers and routing, for alerts/
+    secrets: Secrets = NO_SECRETS  # what every message hides (probes.model.secrets)
     journeys: tuple[Journey, ...] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -69,6 +69,7 @@ from probes.model.schema import (
     JourneyDoc,
     SloDoc,
 )
+from probes.model.secrets import Secrets, collect
 from probes.model.steps import AwaitStep, Step
 from probes.model.types import NAME_PATTERN, VARIABLE_PATTERN
 
@@ -111,19 +112,48 @@ def parse_config(text: str, *, file: str = "<string>", environ: Mapping[str, str
         expected = "expected a mapping with at least a 'channels' key"
         raise ConfigError([*problems, Problem(file, 1, 1, "", expected)])
     problems.extend(_alerting_templates(located, file))
-    data, env_problems = _expand_env(located, file, environ)
+    problems.extend(_labelled_templates(located, file))
+    data, env_problems, from_env = _expand_env(located, file, environ)
     problems.extend(env_problems)
+    # Known before anything is checked: a problem may quote a value (``got '...'``).
+    secrets = collect([*from_env, *_secret_fields(data, ())])
     problems.extend(_Checker(data, located, file).problems())
     try:
         doc = ConfigDoc.model_validate(data)
     except ValidationError as exc:
         problems.extend(_pydantic_problems(exc, located, file))
-        raise ConfigError(_unique(problems)) from None
+        raise ConfigError(_redacted(_unique(problems), secrets)) from None
     problems.extend(_timing_problems(doc, located, file))
     problems.extend(_alert_problems(doc, located, file))
     if problems:
-        raise ConfigError(_unique(problems))
-    return _resolve(doc, file)
+        raise ConfigError(_redacted(_unique(problems), secrets))
+    return replace(_resolve(doc, file), secrets=secrets)
+
+
+# --- secrets ----------------------------------------------------------------------------------
+
+#: The fields that hold a secret by their nature, as the last two keys of their path.
+_SECRET_FIELDS: Final = frozenset(
+    {("signature", "secret"), ("token", "value"), ("smtp", "password")}
+)
+
+
+def _secret_fields(value: Any, path: DataPath) -> Iterator[str]:
+    """The strings written in a secret field (``_SECRET_FIELDS``), even without ``${env:}``."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _secret_fields(item, (*path[-1:], key))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _secret_fields(item, ())
+    elif isinstance(value, str) and path in _SECRET_FIELDS and "${" not in value:
+        yield value  # a template's values are secret when they come from the environment
+
+
+def _redacted(problems: list[Problem], secrets: Secrets) -> list[Problem]:
+    """``problems`` with no secret in their messages: they go to logs, ``carewatch check`` and
+    the ``/-/reload`` answer."""
+    return [replace(p, message=secrets.redact(p.message)) for p in problems]
 
 
 # --- environment and template syntax ----------------------------------------------------------
@@ -146,10 +176,34 @@ def _alerting_templates(located: Located, file: str) -> list[Problem]:
     ]
 
 
+#: A channel's keys that the generated, committed files copy (alert labels and annotations).
+_COPIED_KEYS: Final = ("team", "runbook_url")
+
+
+def _labelled_templates(located: Located, file: str) -> list[Problem]:
+    """A channel's ``team`` and ``runbook_url`` go into the generated rules as they are: a
+    value from the environment would put a secret in committed files."""
+    channels = located.data.get("channels") if isinstance(located.data, dict) else None
+    return [
+        _at(
+            located,
+            file,
+            ("channels", ci, key),
+            f"{key} is written into the generated, committed files, so it takes no ${{...}}",
+        )
+        for ci, channel in enumerate(_sequence(channels))
+        for key in _COPIED_KEYS
+        if isinstance(value := _mapping(channel).get(key), str) and "${" in value
+    ]
+
+
 def _expand_env(
     located: Located, file: str, environ: Mapping[str, str]
-) -> tuple[Any, list[Problem]]:
+) -> tuple[Any, list[Problem], list[str]]:
+    """The data with ``${env:...}`` expanded, its problems, and the values that came from the
+    environment (secrets, see ``probes.model.secrets``)."""
     problems: list[Problem] = []
+    used: list[str] = []
 
     def walk(value: Any, path: DataPath) -> Any:
         if path == ("alerting",):
@@ -160,7 +214,8 @@ def _expand_env(
             return [walk(v, (*path, i)) for i, v in enumerate(value)]
         if not isinstance(value, str) or "${" not in value:
             return value
-        _, bad = templating.scan(value)
+        refs, bad = templating.scan(value)
+        used.extend(environ[r.name] for r in refs if r.env and r.name in environ)
         for syntax in bad:
             problems.append(
                 _at(
@@ -184,7 +239,7 @@ def _expand_env(
         )
         return expanded
 
-    return walk(located.data, ()), problems
+    return walk(located.data, ()), problems, used
 
 
 # --- pydantic errors as located problems ------------------------------------------------------

@@ -39,6 +39,7 @@ from probes.engine.webhooks import WebhookHub
 from probes.errors import ConfigError, Problem
 from probes.model.config import Config, Journey
 from probes.model.load import load_config
+from probes.model.secrets import NO_SECRETS, Secrets
 from probes.runs.results import RunResult
 from probes.service.exposition import Exposition
 from probes.service.receiver import WebhookCollector, WebhookReceiver
@@ -133,6 +134,11 @@ class Service:
             return self._location_arg
         return self.config.defaults.location if self.config else "local"
 
+    @property
+    def secrets(self) -> Secrets:
+        """What the running config hides from every message (``probes.model.secrets``)."""
+        return self.config.secrets if self.config else NO_SECRETS
+
     async def start(self) -> None:
         """Load the config and start scheduling; ConfigError if the first load fails."""
         problems = await self.reload()
@@ -172,6 +178,7 @@ class Service:
                 location=location,
                 coordinates=config.locations.get(location),
                 webhooks=self.webhooks,
+                secrets=config.secrets,
             )
             self.exposition.configure(config, location=location)
             self._locate(location)
@@ -282,9 +289,8 @@ class Service:
                 status=404,
             )
         result = await self.engine.run(journey)
-        return web.Response(
-            text=json.dumps(result.to_dict(), indent=2) + "\n", content_type="application/json"
-        )
+        text = self.config.secrets.redact(json.dumps(result.to_dict(), indent=2))
+        return web.Response(text=text + "\n", content_type="application/json")
 
     async def _index(self, _: web.Request) -> web.Response:
         journeys = self.config.journeys if self.config else ()

@@ -20,8 +20,10 @@ from probes.service.connections import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_READ_TIMEOUT,
     LimitedRunner,
+    ServerLimits,
     server_limits,
 )
+from probes.service.redaction import RedactingFilter
 from probes.service.scheduler import DEFAULT_MAX_CONCURRENCY
 
 log = logging.getLogger("carewatch")
@@ -44,10 +46,23 @@ async def serve(
     (``probes.service.connections``).
     """
     service = Service(config_path, location=location, max_concurrency=max_concurrency)
-    await service.start()
+    # Every handler of the process, so no record leaves with a secret in it.
+    redacting = RedactingFilter(lambda: service.secrets)
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(redacting)
     limits = server_limits(
         max_concurrency=max_concurrency, max_connections=max_connections, read_timeout=read_timeout
     )
+    try:
+        await _serve(service, host=host, port=port, limits=limits)
+    finally:
+        for handler in handlers:
+            handler.removeFilter(redacting)
+
+
+async def _serve(service: Service, *, host: str, port: int, limits: ServerLimits) -> None:
+    await service.start()
     runner = LimitedRunner(service.app(), limits=limits, access_log=None)
     await runner.setup()
     try:

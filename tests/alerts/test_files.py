@@ -12,6 +12,7 @@ from alerts import FILES, generate, stale, write
 from alerts.files import DEFAULT_OUT, command
 from probes import Config
 from tests._support.paths import REPO
+from tests._support.planted import SECRET_MARK, planted
 
 COMMITTED = REPO / DEFAULT_OUT
 
@@ -60,3 +61,13 @@ def test_stale_names_what_is_missing_or_different(demo: Config, tmp_path: Path) 
     (tmp_path / "rules.yaml").write_text("groups: []\n", encoding="utf-8")
     (tmp_path / "templates" / "carewatch.tmpl").unlink()
     assert stale(files, tmp_path) == ["rules.yaml", "templates/carewatch.tmpl"]
+
+
+def test_no_secret_reaches_the_generated_files() -> None:
+    """They are committed: they name journeys, steps and teams, never a value from the
+    environment (a URL, a header, a callback's secret)."""
+    config = planted(REPO / "checks.yaml")
+    files = generate(config)
+    assert files
+    leaked = [name for name, text in files.items() if SECRET_MARK in str(text)]
+    assert leaked == []

@@ -114,6 +114,11 @@ channels:
           - name: wait
             url: {base}{slow}
             timeout: 200ms
+      - name: secret
+        steps:
+          - name: token
+            url: {base}/token?key=${{env:CW_LOCUST_SECRET:-unset}}
+            expect: {{json: [{{path: $.token, equals: "${{env:CW_LOCUST_SECRET:-unset}}"}}]}}
 """
 
 
@@ -200,3 +205,19 @@ def test_a_step_out_of_time_fails_on_every_run(
     assert result["duration_seconds"] < SLOW_SECONDS
     step_errors = [error for kind, _, error in out["entries"] if kind == "GET"]
     assert step_errors == [f"timeout: {result['message']}"] * 2
+
+
+def test_a_failure_reported_to_locust_hides_the_secrets(
+    checks: tuple[Path, list[tuple[str, str, dict[str, str], str]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Locust's failure table (and so its reports) and the result get the redacted message."""
+    secret = "S3CR3T-locust-0f9e"
+    monkeypatch.setenv("CW_LOCUST_SECRET", secret)
+    path, received = checks
+    out = run_locust(path, "app/secret", runs=1)
+    assert received[0][1] == f"/token?key={secret}"  # the secret is sent, as written
+    assert out["result"]["message"] == "$.token: expected '<redacted>', got 't-1'"
+    step_errors = [error for kind, _, error in out["entries"] if kind == "GET"]
+    assert step_errors == ["assertion: $.token: expected '<redacted>', got 't-1'"]
+    assert secret not in json.dumps(out)

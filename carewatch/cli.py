@@ -3,7 +3,8 @@ exit code (``probes.Exit``, the same for every subcommand).
 
 ::
 
-    carewatch serve [--config checks.yaml] [--listen 127.0.0.1:9640] [--location NAME] ...
+    carewatch serve [--config checks.yaml] [--listen 127.0.0.1:9640] [--location NAME]
+                    [--web.config.file web.yml] [--web.protect all] [--web.disable ...] ...
     carewatch check [FILE]
     carewatch loadtest [--config checks.yaml] [LOCUST OPTIONS...]
     carewatch alerts [--config checks.yaml] [--out alerts/generated]
@@ -32,7 +33,7 @@ from loadtests.command import CHECKS_VARIABLE, LOCUSTFILE, locust_command
 from probes import Config, ConfigError, Exit, load_config
 from probes.engine import run_on_uvloop
 from probes.model import NAME_PATTERN
-from probes.service import DEFAULT_MAX_CONCURRENCY, serve
+from probes.service import DEFAULT_MAX_CONCURRENCY, DISABLEABLE, Endpoint, parse_endpoints, serve
 
 PROG: Final = "carewatch"
 DEFAULT_CONFIG: Final = "checks.yaml"
@@ -81,6 +82,9 @@ def serve_command(args: argparse.Namespace) -> Exit:
                 port=port,
                 location=args.location,
                 max_concurrency=args.max_concurrency,
+                web_config=args.web_config,
+                protect=args.web_protect,
+                disable=args.web_disable,
             )
         )
     except ConfigError as exc:
@@ -151,6 +155,20 @@ def location_name(text: str) -> str:
     return text
 
 
+def endpoints(allowed: frozenset[Endpoint] | None = None) -> Callable[[str], frozenset[Endpoint]]:
+    """An argparse type for ``--web.protect`` (any endpoint, or ``all``) and ``--web.disable``
+    (the endpoints in ``allowed``)."""
+    choices = sorted(allowed) if allowed is not None else list(Endpoint)
+
+    def parse(text: str) -> frozenset[Endpoint]:
+        try:
+            return parse_endpoints(text, allowed=choices)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
 def add_serve_options(parser: argparse.ArgumentParser) -> None:
     """The options of ``carewatch serve`` (and of its alias ``python exporter.py``)."""
     parser.add_argument(
@@ -177,6 +195,30 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--log-level", default="INFO", choices=LOG_LEVELS, help="(default: %(default)s)"
+    )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config",
+        metavar="FILE",
+        help="TLS, basic auth and headers, in the Prometheus exporter-toolkit format "
+        "(docs/security.md)",
+    )
+    parser.add_argument(
+        "--web.protect",
+        dest="web_protect",
+        type=endpoints(),
+        default="all",
+        metavar="LIST",
+        help="endpoints that need basic auth, from "
+        f"{','.join(Endpoint)}, or all (everything but callbacks) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--web.disable",
+        dest="web_disable",
+        type=endpoints(DISABLEABLE),
+        default=frozenset(),
+        metavar="LIST",
+        help=f"endpoints that answer 403, from {','.join(sorted(DISABLEABLE))}",
     )
 
 

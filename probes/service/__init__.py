@@ -1,6 +1,6 @@
 """The running agent: the scheduler that starts each journey on time, the exposition of its
 results, and the HTTP endpoints (``/metrics``, ``/-/reload``, ``/callbacks/<name>``, ...) that
-``carewatch serve`` serves (``serve``).
+``carewatch serve`` serves (``serve``), secured by a web config (``load_web_config``, ``secure``).
 """
 
 from __future__ import annotations
@@ -9,13 +9,27 @@ from probes.service.agent import Service
 from probes.service.exposition import Exposition
 from probes.service.scheduler import DEFAULT_MAX_CONCURRENCY, Scheduler, loop_now, offset
 from probes.service.server import serve
+from probes.service.webconfig import (
+    DISABLEABLE,
+    Endpoint,
+    WebConfig,
+    load_web_config,
+    parse_endpoints,
+    secure,
+)
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
+    "DISABLEABLE",
+    "Endpoint",
     "Exposition",
     "Scheduler",
     "Service",
+    "WebConfig",
+    "load_web_config",
     "loop_now",
     "offset",
+    "parse_endpoints",
+    "secure",
     "serve",
 ]

@@ -1,9 +1,11 @@
 """``carewatch serve``: one ``Service`` behind its HTTP endpoints until SIGINT or SIGTERM.
 
 SIGHUP reloads checks.yaml (a broken file is rejected and the agent keeps its last good config,
-as ``POST /-/reload`` does). ``serve`` raises what the command maps to an exit code:
-``ConfigError`` when the first load fails, ``OSError`` when the address cannot be bound; it
-returns when a stop signal arrives.
+as ``POST /-/reload`` does). ``web_config`` (``--web.config.file``, ``probes.service.webconfig``)
+adds TLS, basic auth and headers; ``protect`` and ``disable`` choose, per endpoint, what needs
+the auth and what answers 403. ``serve`` raises what the command maps to an exit code:
+``ConfigError`` when the first load of either file fails, ``OSError`` when the address cannot be
+bound; it returns when a stop signal arrives.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from aiohttp import web
 
 from probes.service.agent import Service
 from probes.service.scheduler import DEFAULT_MAX_CONCURRENCY
+from probes.service.webconfig import ALL, Endpoint, load_web_config, secure
 
 log = logging.getLogger("carewatch")
 
@@ -28,19 +31,31 @@ async def serve(
     port: int,
     location: str | None = None,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    web_config: str | Path | None = None,
+    protect: frozenset[Endpoint] = ALL,
+    disable: frozenset[Endpoint] = frozenset(),
 ) -> None:
-    """Run the agent of ``config_path`` on ``http://host:port/`` until SIGINT or SIGTERM."""
+    """Run the agent of ``config_path`` on ``http(s)://host:port/`` until SIGINT or SIGTERM."""
+    secured = load_web_config(web_config) if web_config is not None else None
     service = Service(config_path, location=location, max_concurrency=max_concurrency)
+    application = service.app()
+    secure(application, secured, protect=protect, disable=disable)
     await service.start()
-    runner = web.AppRunner(service.app(), access_log=None)
+    runner = web.AppRunner(application, access_log=None)
     await runner.setup()
+    tls = secured.tls if secured is not None else None
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, ssl_context=tls).start()
     except OSError:
         await service.stop()
         await runner.cleanup()
         raise
-    log.info("serving on http://%s:%d/metrics", host if ":" not in host else f"[{host}]", port)
+    log.info(
+        "serving on %s://%s:%d/metrics",
+        "https" if tls is not None else "http",
+        host if ":" not in host else f"[{host}]",
+        port,
+    )
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

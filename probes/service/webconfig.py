@@ -35,12 +35,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final, TypeAlias
 
 import bcrypt
 import yaml
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from probes.errors import ConfigError, Problem
 from probes.model.durations import parse_duration
@@ -150,6 +150,25 @@ def endpoint_of(path: str) -> Endpoint | None:
 # --- the file ------------------------------------------------------------------------------------
 
 
+def _bcrypt_hash(value: str) -> str:
+    if not _BCRYPT.match(value):
+        raise ValueError(
+            "expected a bcrypt hash such as $2y$10$... "
+            "(htpasswd -nBC 10 \"\" | tr -d ':\\n'), not a password"
+        )
+    return value
+
+
+def _header_name(value: str) -> str:
+    if value not in HEADERS:
+        raise ValueError(f"{value!r} cannot be set; expected some of {', '.join(HEADERS)}")
+    return value
+
+
+BcryptHash: TypeAlias = Annotated[str, AfterValidator(_bcrypt_hash)]
+HeaderName: TypeAlias = Annotated[str, AfterValidator(_header_name)]
+
+
 class _Strict(BaseModel):
     # The toolkit unmarshals strictly: an unknown key (a typo) is an error, not ignored.
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -210,14 +229,12 @@ class _TlsServerConfig(_Strict):
 
 class _HttpServerConfig(_Strict):
     http2: bool = True  # accepted for compatibility; the agent speaks HTTP/1.1
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[HeaderName, str] = Field(default_factory=dict)
 
     @field_validator("headers")
     @classmethod
-    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+    def _values(cls, value: dict[str, str]) -> dict[str, str]:
         for name, given in value.items():
-            if name not in HEADERS:
-                raise ValueError(f"{name!r} cannot be set; expected some of {', '.join(HEADERS)}")
             allowed = HEADERS[name]
             if allowed is not None and given.lower() not in allowed:
                 raise ValueError(f"{name}: expected one of {', '.join(sorted(allowed))}")
@@ -240,19 +257,8 @@ class _RateLimit(_Strict):
 class _WebConfigFile(_Strict):
     tls_server_config: _TlsServerConfig | None = None
     http_server_config: _HttpServerConfig | None = None
-    basic_auth_users: dict[str, str] | None = None
+    basic_auth_users: dict[str, BcryptHash] | None = None
     rate_limit: _RateLimit | None = None
-
-    @field_validator("basic_auth_users")
-    @classmethod
-    def _hashes(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        for user, hashed in (value or {}).items():
-            if not _BCRYPT.match(hashed):
-                raise ValueError(
-                    f"user {user!r}: expected a bcrypt hash such as $2y$10$... "
-                    "(htpasswd -nBC 10 \"\" | tr -d ':\\n'), not a password"
-                )
-        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,7 +448,7 @@ def _line(root: yaml.Node | None, loc: Iterable[Any]) -> int | None:
 
 
 def _dotted(loc: Iterable[Any]) -> str:
-    return ".".join(str(part) for part in loc)
+    return ".".join(str(part) for part in loc if part != "[key]")
 
 
 def _error(source: str, line: int | None, path: str, message: str) -> ConfigError:

@@ -28,7 +28,6 @@ import os
 import re
 import ssl
 import tempfile
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +43,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from probes.errors import ConfigError, Problem
 from probes.model.durations import parse_duration
+from probes.service.guards import TokenBucket
 
 #: A web config is a few lines and perhaps three PEM blocks; anything larger is a mistake.
 MAX_FILE_BYTES: Final = 256 * 1024
@@ -491,25 +491,6 @@ class _Passwords:
         self._threads.shutdown(wait=False, cancel_futures=True)
 
 
-class _Bucket:
-    """A token bucket: ``burst`` requests at once, then one per ``interval`` seconds."""
-
-    def __init__(self, interval: float, burst: int) -> None:
-        self.interval = interval
-        self.burst = max(burst, 1)
-        self.tokens = float(self.burst)
-        self.updated = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) / self.interval)
-        self.updated = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-
 def secure(
     app: web.Application,
     config: WebConfig | None,
@@ -538,7 +519,7 @@ def secure(
         )
     passwords = _Passwords(users) if users else None
     bucket = (
-        _Bucket(config.rate_interval, config.rate_burst)
+        TokenBucket(interval=config.rate_interval, burst=config.rate_burst)
         if config is not None and config.rate_interval > 0
         else None
     )

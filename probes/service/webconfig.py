@@ -57,6 +57,8 @@ BCRYPT_THREADS: Final = 2
 #: user with a wrong password (no user enumeration by timing).
 _DUMMY_HASH: Final = bcrypt.hashpw(b"carewatch", bcrypt.gensalt(10))
 _BCRYPT: Final = re.compile(r"^\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}$")
+#: bcrypt reads this many bytes of a password; longer ones never match.
+BCRYPT_MAX_BYTES: Final = 72
 REALM_HEADER: Final = {"WWW-Authenticate": "Basic"}
 
 #: Go's names (crypto/tls) -> Python's.
@@ -471,6 +473,8 @@ class _Passwords:
         self._threads = ThreadPoolExecutor(BCRYPT_THREADS, thread_name_prefix="bcrypt")
 
     async def check(self, user: str, password: str) -> bool:
+        if len(password.encode()) > BCRYPT_MAX_BYTES:
+            return False  # bcrypt refuses to compare them (Go's bcrypt too)
         tag = hmac.new(self._key, f"{user}\0{password}".encode(), hashlib.sha256).digest()
         known = self._known.get(tag)
         if known is not None:

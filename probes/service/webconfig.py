@@ -284,9 +284,7 @@ def load_web_config(path: str | Path) -> WebConfig:
         with open(path, "rb") as file:
             raw = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(
-            [Problem(source, None, None, "", f"cannot read: {exc.strerror}")]
-        ) from None
+        raise _error(source, None, "", f"cannot read: {exc.strerror}") from None
     if len(raw) > MAX_FILE_BYTES:
         raise _error(source, None, "", f"larger than {MAX_FILE_BYTES} bytes")
     try:

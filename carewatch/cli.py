@@ -3,7 +3,8 @@ exit code (``probes.Exit``, the same for every subcommand).
 
 ::
 
-    carewatch serve [--config checks.yaml] [--listen 127.0.0.1:9640] [--location NAME] ...
+    carewatch serve [--config checks.yaml] [--listen 127.0.0.1:9640] [--location NAME]
+                    [--web.config.file web.yml] [--web.protect all] [--web.disable ...] ...
     carewatch check [FILE]
     carewatch loadtest [--config checks.yaml] [LOCUST OPTIONS...]
     carewatch alerts [--config checks.yaml] [--out alerts/generated]
@@ -36,6 +37,9 @@ from probes.service import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_READ_TIMEOUT,
+    DISABLEABLE,
+    Endpoint,
+    parse_endpoints,
     serve,
 )
 
@@ -89,6 +93,9 @@ def serve_command(args: argparse.Namespace) -> Exit:
                 max_concurrency=args.max_concurrency,
                 max_connections=args.max_connections,
                 read_timeout=args.read_timeout,
+                web_config=args.web_config,
+                protect=args.web_protect,
+                disable=args.web_disable,
             )
         )
     except ConfigError as exc:
@@ -177,6 +184,20 @@ def read_timeout(text: str) -> float:
     return seconds
 
 
+def endpoints(allowed: frozenset[Endpoint] | None = None) -> Callable[[str], frozenset[Endpoint]]:
+    """An argparse type for ``--web.protect`` (any endpoint, or ``all``) and ``--web.disable``
+    (the endpoints in ``allowed``)."""
+    choices = sorted(allowed) if allowed is not None else list(Endpoint)
+
+    def parse(text: str) -> frozenset[Endpoint]:
+        try:
+            return parse_endpoints(text, allowed=choices)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
 def add_serve_options(parser: argparse.ArgumentParser) -> None:
     """The options of ``carewatch serve`` (and of its alias ``python exporter.py``)."""
     parser.add_argument(
@@ -221,6 +242,30 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--log-level", default="INFO", choices=LOG_LEVELS, help="(default: %(default)s)"
+    )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config",
+        metavar="FILE",
+        help="TLS, basic auth and headers, in the Prometheus exporter-toolkit format "
+        "(docs/security.md)",
+    )
+    parser.add_argument(
+        "--web.protect",
+        dest="web_protect",
+        type=endpoints(),
+        default="all",
+        metavar="LIST",
+        help="endpoints that need basic auth, from "
+        f"{','.join(Endpoint)}, or all (everything but callbacks) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--web.disable",
+        dest="web_disable",
+        type=endpoints(DISABLEABLE),
+        default=frozenset(),
+        metavar="LIST",
+        help=f"endpoints that answer 403, from {','.join(sorted(DISABLEABLE))}",
     )
 
 

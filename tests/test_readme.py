@@ -244,6 +244,7 @@ def test_the_complete_example_validates_and_uses_every_key() -> None:
         "SMS_WEBHOOK_SECRET",
         "PUSH_CALLBACK_TOKEN",
         "EMAIL_CALLBACK_TOKEN",
+        "PAYMENTS_WEBHOOK_SECRET",
     )
     config = parse_config(text, file="checks-yaml.md", environ=dict.fromkeys(secrets, "x"))
     assert [j.id for j in config.journeys] == [

@@ -35,10 +35,14 @@ from probes.model.thresholds import JourneyLoadTest, LoadTest
 from probes.model.types import (
     Frozen,
     Scalar,
+    Seconds,
 )
 
 MAX_RETRIES: Final = 10
 MIN_INTERVAL_SECONDS: Final = 1.0
+#: How far a signed callback's time may be from the agent's clock (Stripe's libraries: 5 min).
+DEFAULT_TOLERANCE_SECONDS: Final = 300.0
+MAX_TOLERANCE_SECONDS: Final = 86_400.0
 #: Apdex: a run is satisfied within T, tolerating within TOLERATING_FACTOR x T, else frustrated.
 TOLERATING_FACTOR: Final = 4
 
@@ -83,6 +87,10 @@ class Signature(Frozen):
 
     Example: ``{header: X-Democare-Signature, secret: "${env:SMS_WEBHOOK_SECRET}",
     prefix: "sha256="}`` accepts ``X-Democare-Signature: sha256=<hex HMAC-SHA256 of the body>``.
+
+    ``scheme: stripe`` is Stripe's: ``Stripe-Signature: t=<Unix time>,v1=<hex HMAC of
+    "t.body">``. Since the time is signed, an event more than ``tolerance`` away from now is
+    rejected, and so is a signature seen before (docs/security.md).
     """
 
     header: Annotated[str, StringConstraints(min_length=1)]
@@ -90,6 +98,10 @@ class Signature(Frozen):
     algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
     prefix: str = ""  # written before the digest, such as "sha256="
     encoding: Literal["hex", "base64"] = "hex"
+    scheme: Literal["hmac", "stripe"] = "hmac"  # hmac: of the body alone
+    tolerance: Annotated[Seconds, Field(gt=0, le=MAX_TOLERANCE_SECONDS, allow_inf_nan=False)] = (
+        DEFAULT_TOLERANCE_SECONDS  # how far a signed time may be from now
+    )
 
 
 class Token(Frozen):

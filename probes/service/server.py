@@ -1,9 +1,11 @@
 """``carewatch serve``: one ``Service`` behind its HTTP endpoints until SIGINT or SIGTERM.
 
 SIGHUP reloads checks.yaml (a broken file is rejected and the agent keeps its last good config,
-as ``POST /-/reload`` does). ``serve`` raises what the command maps to an exit code:
-``ConfigError`` when the first load fails, ``OSError`` when the address cannot be bound; it
-returns when a stop signal arrives.
+as ``POST /-/reload`` does). ``web_config`` (``--web.config.file``, ``probes.service.webconfig``)
+adds TLS, basic auth and headers; ``protect`` and ``disable`` choose, per endpoint, what needs
+the auth and what answers 403. ``serve`` raises what the command maps to an exit code:
+``ConfigError`` when the first load of either file fails, ``OSError`` when the address cannot be
+bound; it returns when a stop signal arrives.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 from pathlib import Path
 
 from aiohttp import web
@@ -25,6 +28,7 @@ from probes.service.connections import (
 )
 from probes.service.redaction import RedactingFilter
 from probes.service.scheduler import DEFAULT_MAX_CONCURRENCY
+from probes.service.webconfig import ALL, Endpoint, load_web_config, secure
 
 log = logging.getLogger("carewatch")
 
@@ -38,13 +42,17 @@ async def serve(
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
     read_timeout: float = DEFAULT_READ_TIMEOUT,
+    web_config: str | Path | None = None,
+    protect: frozenset[Endpoint] = ALL,
+    disable: frozenset[Endpoint] = frozenset(),
 ) -> None:
-    """Run the agent of ``config_path`` on ``http://host:port/`` until SIGINT or SIGTERM.
+    """Run the agent of ``config_path`` on ``http(s)://host:port/`` until SIGINT or SIGTERM.
 
     The server holds at most ``max_connections`` connections, fewer if the descriptors probing
     needs would not be left, and closes one without a request after ``read_timeout`` seconds
     (``probes.service.connections``).
     """
+    secured = load_web_config(web_config) if web_config is not None else None
     service = Service(config_path, location=location, max_concurrency=max_concurrency)
     # Every handler of the process, so no record leaves with a secret in it.
     redacting = RedactingFilter(lambda: service.secrets)
@@ -54,24 +62,46 @@ async def serve(
     limits = server_limits(
         max_concurrency=max_concurrency, max_connections=max_connections, read_timeout=read_timeout
     )
+    application = service.app()
+    secure(application, secured, protect=protect, disable=disable)
     try:
-        await _serve(service, host=host, port=port, limits=limits)
+        await _serve(
+            service,
+            application,
+            host=host,
+            port=port,
+            limits=limits,
+            tls=secured.tls if secured is not None else None,
+        )
     finally:
         for handler in handlers:
             handler.removeFilter(redacting)
 
 
-async def _serve(service: Service, *, host: str, port: int, limits: ServerLimits) -> None:
+async def _serve(
+    service: Service,
+    application: web.Application,
+    *,
+    host: str,
+    port: int,
+    limits: ServerLimits,
+    tls: ssl.SSLContext | None,
+) -> None:
     await service.start()
-    runner = LimitedRunner(service.app(), limits=limits, access_log=None)
+    runner = LimitedRunner(application, limits=limits, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, ssl_context=tls).start()
     except OSError:
         await service.stop()
         await runner.cleanup()
         raise
-    log.info("serving on http://%s:%d/metrics", host if ":" not in host else f"[{host}]", port)
+    log.info(
+        "serving on %s://%s:%d/metrics",
+        "https" if tls is not None else "http",
+        host if ":" not in host else f"[{host}]",
+        port,
+    )
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

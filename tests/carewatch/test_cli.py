@@ -116,6 +116,8 @@ def test_exporter_py_is_an_alias_of_check(carewatch: Carewatch) -> None:
         [],
         ["check", "checks.yaml", "--bogus"],
         ["serve", "--listen", "nowhere"],
+        ["serve", "--web.disable", "metrics"],
+        ["serve", "--web.protect", "reload,everything"],
         ["demo", "restart"],
     ],
 )
@@ -145,6 +147,27 @@ def test_serve_refuses_a_connection_limit_that_would_not_hold(
     done = carewatch("serve", option, given, "--listen", "127.0.0.1:0")
     assert done.returncode == Exit.CONFIG
     assert said in done.stderr
+
+
+def test_serve_exits_config_on_a_broken_web_config(carewatch: Carewatch, tmp_path: Path) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text("basic_auth_users:\n  alice: hunter2\n")
+    done = carewatch(
+        *("serve", "--config", str(REPO / "checks.yaml"), "--listen", "127.0.0.1:0"),
+        *("--web.config.file", str(web)),
+    )
+    assert done.returncode == Exit.CONFIG, done.stderr
+    assert f"{web}:2: basic_auth_users.alice: expected a bcrypt hash" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_serve_refuses_protect_without_users(carewatch: Carewatch) -> None:
+    done = carewatch(
+        *("serve", "--config", str(REPO / "checks.yaml"), "--listen", "127.0.0.1:0"),
+        *("--web.protect", "reload,probe"),
+    )
+    assert done.returncode == Exit.CONFIG, done.stderr
+    assert "--web.protect needs basic_auth_users in --web.config.file" in done.stderr
 
 
 def test_serve_exits_failed_naming_a_taken_port(carewatch: Carewatch, tmp_path: Path) -> None:

@@ -514,3 +514,30 @@ def test_a_secret_from_the_environment_is_taken_as_it_is() -> None:
     assert signature is not None
     assert signature.secret == "s3cr${et"
     assert set(config.callbacks) == {"sms-inbound", "push-receipts", "email-inbound", "lab"}
+
+
+def test_a_timed_signature_has_a_known_scheme_and_a_finite_tolerance() -> None:
+    found = problems(
+        """\
+        callbacks:
+          nan: {signature: {scheme: stripe, header: S, secret: s, tolerance: .nan}}
+          zero: {signature: {scheme: stripe, header: S, secret: s, tolerance: 0}}
+          forever: {signature: {scheme: stripe, header: S, secret: s, tolerance: 25h}}
+          twilio: {signature: {scheme: twilio, header: S, secret: s}}
+        channels:
+          - name: sms
+            kind: sms
+            team: messaging
+            journeys:
+              - name: j
+                steps: [{name: s, url: "http://127.0.0.1:9/"}]
+        """
+    )
+    assert set(found) == {
+        "callbacks.nan.signature.tolerance",
+        "callbacks.zero.signature.tolerance",
+        "callbacks.forever.signature.tolerance",
+        "callbacks.twilio.signature.scheme",
+    }
+    assert found["callbacks.zero.signature.tolerance"] == "expected greater than 0; got 0"
+    assert "86400" in found["callbacks.forever.signature.tolerance"]

@@ -141,6 +141,11 @@ def _cases(targets: Targets, ca_file: str) -> dict[str, Case]:
         "nxdomain": Case(
             {"url": f"http://{UNRESOLVABLE}/"}, "dns", starts(f"cannot resolve {UNRESOLVABLE}")
         ),
+        "nxdomain-server": Case(
+            {"dns": {"name": "care.invalid", "type": "A", "server": targets.address("dns")}},
+            "dns",
+            starts("care.invalid A: NXDOMAIN (expected NOERROR)"),
+        ),
         "ws-silent": Case(
             {
                 "websocket": targets.url("ws", "ws", "/silent"),
@@ -276,6 +281,7 @@ CASES: Final = [
     "tls-self-signed",
     "tls-wrong-host",
     "nxdomain",
+    "nxdomain-server",
     "ws-silent",
     "ws-closes",
     "callback-never",

@@ -1,4 +1,5 @@
-"""Hostile targets on loopback: servers that never answer, trickle, flood, lie or break.
+"""Hostile targets on loopback: servers that never answer, trickle, flood, lie or break, and a
+name server that knows no name.
 
 ``Targets`` runs them on an event loop of its own, in a thread, so that a synchronous test can
 drive a ``carewatch serve`` child process against them. Each behaviour listens on its own port
@@ -19,8 +20,10 @@ import ssl
 import struct
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Any, Final
 
+import dns.message
+import dns.rcode
 import trustme
 from aiohttp import web
 
@@ -175,6 +178,18 @@ async def _ws_closes(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+class _Nxdomain(asyncio.DatagramProtocol):
+    """A name server (UDP) that knows no name: NXDOMAIN to every query."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.DatagramTransport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        response = dns.message.make_response(dns.message.from_wire(data))
+        response.set_rcode(dns.rcode.NXDOMAIN)
+        self.transport.sendto(response.to_wire(), addr)
+
+
 def _guarded(handler: Handler) -> Handler:
     """``handler``, ended after FOREVER_SECONDS, quiet when the client goes away."""
 
@@ -201,6 +216,7 @@ class Targets:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._ports: dict[str, int] = {}
         self._servers: list[asyncio.AbstractServer] = []
+        self._name_server: asyncio.DatagramTransport | None = None
         self._runner: web.AppRunner | None = None
 
     def start(self) -> None:
@@ -214,6 +230,10 @@ class Targets:
 
     def url(self, name: str, scheme: str = "http", path: str = "/") -> str:
         return f"{scheme}://127.0.0.1:{self._ports[name]}{path}"
+
+    def address(self, name: str) -> str:
+        """``127.0.0.1:port`` of target ``name`` (``dns``: the NXDOMAIN name server)."""
+        return f"127.0.0.1:{self._ports[name]}"
 
     async def _listen(self, name: str, handler: Handler, tls: ssl.SSLContext | None) -> None:
         server = await asyncio.start_server(_guarded(handler), "127.0.0.1", 0, ssl=tls)
@@ -236,6 +256,11 @@ class Targets:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             cert.configure_cert(context)
             await self._listen(name, healthy, context)
+        transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+            _Nxdomain, local_addr=("127.0.0.1", 0)
+        )
+        self._name_server = transport
+        self._ports["dns"] = transport.get_extra_info("sockname")[1]
         app = web.Application()
         app.router.add_get("/silent", _ws_silent)
         app.router.add_get("/closes", _ws_closes)
@@ -250,5 +275,7 @@ class Targets:
     async def _stop(self) -> None:
         for server in self._servers:
             server.close()
+        if self._name_server is not None:
+            self._name_server.close()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -263,8 +263,12 @@ class _Children:
         return self.procs[1].pid
 
     def __enter__(self) -> _Children:
-        _wait(f"http://{self.care}/healthz", START_SECONDS, "democare")
-        _wait(f"http://{self.agent}/-/ready", START_SECONDS, "the exporter")
+        try:
+            _wait(f"http://{self.care}/healthz", START_SECONDS, "democare")
+            _wait(f"http://{self.agent}/-/ready", START_SECONDS, "the exporter")
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *_: object) -> None:

@@ -87,10 +87,12 @@ def _cases(targets: Targets, ca_file: str) -> dict[str, Case]:
         "slowloris": Case(
             {"url": targets.url("slowloris")},
             "timeout",
-            starts("journey timeout 1s reached"),
+            starts("journey timeout 1s reached while waiting for the response"),
         ),
         "trickle": Case(
-            {"url": targets.url("trickle")}, "timeout", starts("journey timeout 1s reached")
+            {"url": targets.url("trickle")},
+            "timeout",
+            starts("journey timeout 1s reached while reading the response body"),
         ),
         "big": Case(
             {"url": targets.url("big")},

@@ -279,3 +279,7 @@ class Targets:
             self._name_server.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        running = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)

@@ -53,6 +53,10 @@ CONTROL_FLOOR_SECONDS: Final = 0.05
 #: How much the exporter's peak RSS may exceed its RSS before the hostile load: far below the
 #: 1 GB a materialised body would take, far above what a few MiB-limited bodies cost.
 RSS_GROWTH_BYTES: Final = 150 * 1024 * 1024
+#: Scheduled runs (the control's and the hostile ones') that may start more than LATE_SECONDS
+#: late: a target that held the event loop would make most of them late.
+LATE_SECONDS: Final = 0.25
+LATE_SHARE: Final = 0.05
 #: Badly signed callbacks in the flood, and the threads sending them.
 FLOOD: Final = 2000
 FLOOD_THREADS: Final = 8
@@ -328,6 +332,12 @@ def test_the_scheduled_runs_report_the_same_reasons(exporter: Exporter) -> None:
         assert took is not None, name
         assert took <= TIMEOUT_SECONDS + OVERRUN_SECONDS, (name, took)
     assert value(text, "carewatch_journey_up", journey="control") == 1
+    started = value(text, "carewatch_scheduler_lateness_seconds_count")
+    on_time = value(text, "carewatch_scheduler_lateness_seconds_bucket", le=f"{LATE_SECONDS:g}")
+    assert started is not None
+    assert started > len(CASES)  # every hostile journey has started, some more than once
+    assert on_time is not None
+    assert started - on_time <= LATE_SHARE * started, f"{started - on_time} of {started} late"
     exporter.alive()
 
 

@@ -193,6 +193,7 @@ ACROSS_MODULES: Final = {
     "tests/test_channels_e2e.py": "every channel end to end, democare and the exporter running",
     "tests/test_redaction_e2e.py": "a planted secret in no output of the exporter or of "
     "carewatch check",
+    "tests/test_hostile.py": "hostile targets against a running exporter: reasons, timing, memory",
     "tests/loadtests/test_parity.py": "the two engines (probes.engine, loadtests) agree",
     "tests/loadtests/test_locust_first.py": "locust is imported first wherever it is imported",
     "tests/democare/test_messaging.py": "democare's sms and push channels, which share deliveries",

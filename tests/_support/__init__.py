@@ -12,6 +12,7 @@ Test modules import these by name (``from tests._support.servers import serve``)
 * ``hours``: a channel with opening hours, and two instants either side of them.
 * ``scrape``: samples of a Prometheus exposition.
 * ``processes``: democare and the exporter as child processes, reached over HTTP.
+* ``hostile``: hostile targets (silent, trickling, flooding, malformed, bad TLS), in a thread.
 * ``tools``: the real tools the alert tests drive (promtool, amtool), or how to install them.
 * ``grafana``: checks over Grafana dashboard JSON (ids, layout, targets, variables, links), and
   Grafana's substitution of template variables.

@@ -52,6 +52,8 @@ LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 HELP_OPTIONS: Final = ("-h", "--help")
 MAX_READ_TIMEOUT: Final = 3600.0
+#: ``check`` prints at most this many warnings, then counts the rest (as ConfigError does).
+MAX_WARNINGS_SHOWN: Final = 100
 
 Command = Callable[[argparse.Namespace], Exit]
 
@@ -69,13 +71,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def check(path: str) -> Exit:
-    """``carewatch check FILE``: every located problem on stderr and CONFIG, or a summary."""
+    """``carewatch check FILE``: every located problem on stderr and CONFIG, or a summary (and
+    any located warning on stderr: a journey that may not fit its interval) and OK."""
     try:
         config = load_config(path)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return Exit.CONFIG
     print(f"{path}: OK: {_counts(config)}")
+    for warning in config.warnings[:MAX_WARNINGS_SHOWN]:
+        print(f"warning: {warning}", file=sys.stderr)
+    if len(config.warnings) > MAX_WARNINGS_SHOWN:
+        print(f"... and {len(config.warnings) - MAX_WARNINGS_SHOWN:,} more", file=sys.stderr)
     return Exit.OK
 
 

@@ -38,6 +38,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
+
+#: A problem's message and path are cut to these lengths, and a ConfigError prints at most
+#: MAX_PROBLEMS_SHOWN problems: a value of 100,000 digits, or a file of 100,000 mistakes, must
+#: not make an error of megabytes (in a log, or in an HTTP answer).
+MAX_MESSAGE_CHARS: Final = 500
+MAX_PATH_CHARS: Final = 200
+MAX_PROBLEMS_SHOWN: Final = 100
+ELLIPSIS: Final = "…"
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, saying how much was cut.
+
+    Only the end goes: a secret cut short then shows its start before the ``…``, which
+    ``Secrets.redact`` (``probes.model.secrets``) recognises and hides.
+
+    >>> shorten("x" * 1000, 30)
+    'xxxxxxxxxxxxxxxxxx…(982 more)'
+    """
+    if len(text) <= limit:
+        return text
+    # The count has at most as many digits as the length: the marker is never longer than this.
+    keep = limit - len(f"{ELLIPSIS}({len(text)} more)")
+    if keep < 1:
+        return text[:limit]
+    return f"{text[:keep]}{ELLIPSIS}({len(text) - keep} more)"
 
 
 class CarewatchError(Exception):
@@ -59,6 +86,10 @@ class Problem:
     path: str
     message: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", shorten(self.path, MAX_PATH_CHARS))
+        object.__setattr__(self, "message", shorten(self.message, MAX_MESSAGE_CHARS))
+
     def __str__(self) -> str:
         where = self.file
         if self.line is not None:
@@ -69,13 +100,17 @@ class Problem:
 
 
 class ConfigError(CarewatchError):
-    """checks.yaml could not be turned into a model. ``problems`` lists every problem found."""
+    """checks.yaml could not be turned into a model. ``problems`` lists every problem found;
+    its text shows the first ``MAX_PROBLEMS_SHOWN`` and counts the rest."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = tuple(problems)
         count = len(self.problems)
         head = f"{count} problem{'s' if count != 1 else ''} in config"
-        super().__init__("\n".join([head, *(str(p) for p in self.problems)]))
+        shown = [str(p) for p in self.problems[:MAX_PROBLEMS_SHOWN]]
+        if count > MAX_PROBLEMS_SHOWN:
+            shown.append(f"... and {count - MAX_PROBLEMS_SHOWN:,} more")
+        super().__init__("\n".join([head, *shown]))
 
 
 class MissingVariable(CarewatchError):

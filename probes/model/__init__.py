@@ -34,8 +34,8 @@ from probes.model.alerting import (
     WebhookReceiver,
 )
 from probes.model.config import (
+    MAX_FILE_BYTES,
     MAX_RETRIES,
-    MIN_INTERVAL_SECONDS,
     TOLERATING_FACTOR,
     Channel,
     ChannelKind,
@@ -49,7 +49,7 @@ from probes.model.config import (
     Token,
     Webhook,
 )
-from probes.model.durations import format_duration, parse_duration
+from probes.model.durations import MAX_DURATION_SECONDS, format_duration, parse_duration
 from probes.model.hours import OpeningHours, is_open
 from probes.model.jsonpath import compile_path, find_all, selects_one
 from probes.model.load import load_config, parse_config
@@ -90,10 +90,21 @@ from probes.model.thresholds import (
     default_thresholds,
     missing_entry,
 )
-from probes.model.types import NAME_PATTERN, Frozen, Scalar
+from probes.model.types import (
+    MAX_INTERVAL_SECONDS,
+    MAX_TIMEOUT_SECONDS,
+    MIN_INTERVAL_SECONDS,
+    NAME_PATTERN,
+    Frozen,
+    Scalar,
+)
 
 __all__ = [
+    "MAX_DURATION_SECONDS",
+    "MAX_FILE_BYTES",
+    "MAX_INTERVAL_SECONDS",
     "MAX_RETRIES",
+    "MAX_TIMEOUT_SECONDS",
     "MIN_INTERVAL_SECONDS",
     "NAME_PATTERN",
     "NO_SECRETS",

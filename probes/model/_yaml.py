@@ -7,14 +7,16 @@ from typing import Any, Final
 
 import yaml
 
-from probes.errors import ConfigError, Problem
+from probes.errors import ConfigError, Problem, shorten
+from probes.model.durations import MAX_SHOWN_CHARS, shown
 
 Path = tuple[str | int, ...]
 
 #: Deeper nesting than this is certainly a mistake, and would exhaust Python's stack.
 MAX_DEPTH: Final = 64
 #: Values a document may expand to. Aliases can multiply a small file ("billion laughs"); a
-#: config of 10,000 rich journeys stays well below this.
+#: config of 10,000 rich journeys stays well below this. It is counted on the parsed nodes,
+#: before anything is expanded, so a file over it is refused in milliseconds.
 MAX_VALUES: Final = 1_000_000
 
 
@@ -44,6 +46,35 @@ class Located:
         return None
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's composer recurses once per level: it stops at MAX_DEPTH, where the node is,
+    instead of exhausting Python's stack (and losing the line) at 10,000 ``[``."""
+
+    def __init__(self, stream: str, file: str) -> None:
+        super().__init__(stream)
+        self._file = file
+        self._path: list[str | int] = []
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        part: str | int | None = None
+        if parent is not None:  # the root has no part; a mapping key's part is "?"
+            part = index if isinstance(index, int) else _key_part(index)
+        if part is not None:
+            self._path.append(part)
+        try:
+            if len(self._path) > MAX_DEPTH:
+                event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+                mark = event.start_mark
+                line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+                where = format_path(tuple(self._path))
+                raise _Invalid(Problem(self._file, line, column, where, _TOO_DEEP))
+            # PyYAML passes a mapping's key node as ``index`` too; its stub says int only.
+            return super().compose_node(parent, index)  # type: ignore[arg-type]
+        finally:
+            if part is not None:
+                self._path.pop()
+
+
 def _mark(node: yaml.Node) -> Mark:
     return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
 
@@ -54,7 +85,7 @@ def load_located(text: str, file: str) -> tuple[Located, list[Problem]]:
     After a syntax error ``data`` is None; after a duplicate key it holds the first value.
     """
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text, file)
     except yaml.reader.ReaderError as exc:  # a control character, raised before any parsing
         return Located(None), [_reader_problem(text, file, exc)]
     try:
@@ -67,14 +98,17 @@ def load_located(text: str, file: str) -> tuple[Located, list[Problem]]:
         return Located(None), [Problem(file, line, column, "", f"invalid YAML: {what}")]
     except yaml.YAMLError as exc:
         return Located(None), [Problem(file, None, None, "", f"invalid YAML: {exc}")]
-    except RecursionError:
+    except RecursionError:  # not expected since _Loader stops at MAX_DEPTH: a last guard
         return Located(None), [Problem(file, None, None, "", _TOO_DEEP)]
+    except _Invalid as exc:  # nested too deep
+        return Located(None), [exc.problem]
     finally:
         loader.dispose()
     located = Located(None)
     problems: list[Problem] = []
     if root is not None:
         try:
+            _count_values(root, file)
             located.data = _build(root, (), loader, located, problems, file, frozenset())
         except _Invalid as exc:
             return Located(None), [exc.problem]
@@ -99,6 +133,41 @@ def _reader_problem(text: str, file: str, exc: yaml.reader.ReaderError) -> Probl
     column = exc.position - text.rfind("\n", 0, exc.position)
     code = ord(exc.character) if isinstance(exc.character, str) else exc.character
     return Problem(file, line, column, "", f"invalid YAML: character #x{code:04x} is not allowed")
+
+
+def _count_values(root: yaml.Node, file: str) -> None:
+    """Refuse a document whose aliases expand it beyond MAX_VALUES, counting on the node graph
+    (each node once, however many aliases share it) instead of expanding it."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node, path: Path) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if id(node) in open_nodes:
+            return 1  # an alias to itself: _build reports it, where it is
+        open_nodes.add(id(node))
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            children = [(value, (*path, _key_part(key))) for key, value in node.value]
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(item, (*path, i)) for i, item in enumerate(node.value)]
+        else:
+            children = []
+        for child, child_path in children:
+            total += size(child, child_path)
+            if total > MAX_VALUES:
+                raise _Invalid(_problem(file, node, path, _TOO_MANY))
+        open_nodes.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    size(root, ())
+
+
+def _key_part(node: object) -> str:
+    return str(node.value) if isinstance(node, yaml.ScalarNode) else "?"
 
 
 def _build(
@@ -164,8 +233,9 @@ def _construct(node: yaml.Node, path: Path, loader: yaml.SafeLoader, file: str) 
     except yaml.MarkedYAMLError as exc:
         message = f"invalid YAML: {exc.problem}"
     except Exception as exc:  # PyYAML's constructors raise whatever int(), datetime() etc. raise
-        kind = node.tag.rsplit(":", 1)[-1]
-        message = f"invalid YAML: {node.value!r} is not a valid {kind} ({exc})"
+        kind = shorten(node.tag.rsplit(":", 1)[-1], MAX_SHOWN_CHARS)
+        why = shorten(str(exc), MAX_SHOWN_CHARS * 2)
+        message = f"invalid YAML: {shown(node.value)} is not a valid {kind} ({why})"
     raise _Invalid(_problem(file, node, path, message))
 
 

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from probes.model.types import Frozen, Name, Seconds
+from probes.model.types import Frozen, Name, Seconds, SecondsOrZero
 
 #: Runs in a row that must fail (after retries) before a journey counts as down at a location.
 DEFAULT_FAILED_RUNS: Final = 2
@@ -146,7 +146,7 @@ class Alerting(Frozen):
     period_days: Annotated[int, Field(ge=1, le=MAX_PERIOD_DAYS, strict=True)] = DEFAULT_PERIOD_DAYS
     dashboard_url: Text = DEFAULT_DASHBOARD_URL
     job: Name = DEFAULT_JOB
-    group_wait: Seconds = DEFAULT_GROUP_WAIT
+    group_wait: SecondsOrZero = DEFAULT_GROUP_WAIT
     group_interval: Seconds = DEFAULT_GROUP_INTERVAL
     repeat_interval: Seconds = DEFAULT_REPEAT_INTERVAL
     receivers: Mapping[Name, Receiver] = Field(default_factory=dict)

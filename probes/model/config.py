@@ -24,6 +24,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
+from probes.errors import Problem
 from probes.model.alerting import Alerting, AlertPolicy
 from probes.model.hours import OpeningHours
 from probes.model.networks import NetworkProfile
@@ -39,10 +40,12 @@ from probes.model.types import (
 )
 
 MAX_RETRIES: Final = 10
-MIN_INTERVAL_SECONDS: Final = 1.0
 #: How far a signed callback's time may be from the agent's clock (Stripe's libraries: 5 min).
 DEFAULT_TOLERANCE_SECONDS: Final = 300.0
 MAX_TOLERANCE_SECONDS: Final = 86_400.0
+#: The largest checks.yaml read (8 MiB): 10,000 rich journeys take about 5 MB. A larger file,
+#: or a device such as /dev/zero, is refused before it can take the agent's memory.
+MAX_FILE_BYTES: Final = 8 * 2**20
 #: Apdex: a run is satisfied within T, tolerating within TOLERATING_FACTOR x T, else frustrated.
 TOLERATING_FACTOR: Final = 4
 
@@ -229,6 +232,9 @@ class Config:
     loadtest: LoadTest | None = None  # the load-test section, for loadtests/
     alerting: Alerting = field(default_factory=Alerting)  # receivers and routing, for alerts/
     secrets: Secrets = NO_SECRETS  # what every message hides (probes.model.secrets)
+    #: Located doubts that do not stop the file (a journey that may not fit its interval):
+    #: ``carewatch check`` prints them, the exporter logs them at each load.
+    warnings: tuple[Problem, ...] = ()
     journeys: tuple[Journey, ...] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -32,11 +32,11 @@ from __future__ import annotations
 import datetime
 import difflib
 import os
+import stat
 import types
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Final, Union
 
 from pydantic import BaseModel, ValidationError
@@ -52,7 +52,7 @@ from probes.model.alerting import (
     default_min_failed_locations,
 )
 from probes.model.config import (
-    MIN_INTERVAL_SECONDS,
+    MAX_FILE_BYTES,
     Channel,
     Config,
     Defaults,
@@ -60,6 +60,7 @@ from probes.model.config import (
     Slo,
     Webhook,
 )
+from probes.model.durations import shown
 from probes.model.networks import PROFILES
 from probes.model.schema import (
     DEFAULT_AVAILABILITY,
@@ -94,17 +95,45 @@ _SHAPES: Final = {
 def load_config(
     path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None
 ) -> Config:
-    """The validated model of the file at ``path``; ConfigError lists every problem."""
+    """The validated model of the file at ``path``; ConfigError lists every problem.
+
+    The file must be a regular file of at most ``MAX_FILE_BYTES``: a device (``/dev/zero``) or
+    a FIFO is refused before it is read, since reading it could take forever or all memory.
+    """
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = _read(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(file, None, None, "", f"cannot read the file: {exc}")]) from None
     return parse_config(text, file=file, environ=os.environ if environ is None else environ)
 
 
+def _read(path: str | os.PathLike[str]) -> str:
+    """The file's text; ConfigError if it is not a regular file or larger than MAX_FILE_BYTES."""
+    # O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting for one.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a device or a FIFO?)"
+        raise ConfigError(
+            [Problem(str(path), None, None, "", f"cannot read the file: it is {kind}")]
+        )
+    with open(fd, "rb") as stream:
+        data = stream.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError([Problem(str(path), None, None, "", _too_large("bytes"))])
+    return data.decode("utf-8")
+
+
+def _too_large(unit: str) -> str:
+    return f"the file is larger than {MAX_FILE_BYTES:,} {unit} ({MAX_FILE_BYTES // 2**20} MiB)"
+
+
 def parse_config(text: str, *, file: str = "<string>", environ: Mapping[str, str]) -> Config:
-    """Like ``load_config``, for YAML already in memory."""
+    """Like ``load_config``, for YAML already in memory (at most MAX_FILE_BYTES characters)."""
+    if len(text) > MAX_FILE_BYTES:
+        raise ConfigError([Problem(file, None, None, "", _too_large("characters"))])
     located, problems = load_located(text, file)
     if problems and located.data is None:  # a syntax error: there is nothing more to check
         raise ConfigError(problems)
@@ -127,7 +156,8 @@ def parse_config(text: str, *, file: str = "<string>", environ: Mapping[str, str
     problems.extend(_alert_problems(doc, located, file))
     if problems:
         raise ConfigError(_redacted(_unique(problems), secrets))
-    return replace(_resolve(doc, file), secrets=secrets)
+    warnings = _redacted(list(_timing_warnings(doc, located, file)), secrets)
+    return replace(_resolve(doc, file), secrets=secrets, warnings=tuple(warnings))
 
 
 # --- secrets ----------------------------------------------------------------------------------
@@ -335,7 +365,7 @@ def _message(error: Any) -> str:
     else:
         text = text.replace("Input should be", "expected").replace("Input should", "expected to")
     if isinstance(got, str | int | float | bool) or got is None:
-        text += f"; got {got!r}"
+        text += f"; got {shown(got)}"
     elif isinstance(got, dict):
         text += "; got a mapping"
     elif isinstance(got, list):
@@ -348,7 +378,7 @@ def _message(error: Any) -> str:
 def _unknown_key(path: DataPath, located: Located) -> str:
     key = str(path[-1])
     allowed = _allowed_keys(path[:-1], located.data)
-    message = f"unknown key {key!r}"
+    message = f"unknown key {shown(key)}"
     if allowed:
         close = difflib.get_close_matches(key, allowed, n=1)
         if close:
@@ -595,14 +625,7 @@ def _timing_problems(doc: ConfigDoc, located: Located, file: str) -> Iterator[Pr
             # Point at the key the journey wrote, or at the default it inherits (said once).
             at_interval = (*path, "interval") if journey.interval is not None else _DEFAULT_INTERVAL
             at_timeout = (*path, "timeout") if journey.timeout is not None else _DEFAULT_TIMEOUT
-            if interval < MIN_INTERVAL_SECONDS:
-                yield _at(
-                    located,
-                    file,
-                    at_interval,
-                    f"expected an interval of at least 1s; got {interval:g}s",
-                )
-            elif timeout > interval:
+            if timeout > interval:
                 yield _at(
                     located,
                     file,
@@ -623,6 +646,31 @@ def _timing_problems(doc: ConfigDoc, located: Located, file: str) -> Iterator[Pr
                             f"{timeout:g}s, which would cut the wait short; shorten within or "
                             "lengthen the timeout",
                         )
+
+
+def _timing_warnings(doc: ConfigDoc, located: Located, file: str) -> Iterator[Problem]:
+    """Journeys whose slowest run is longer than their interval: legitimate (a slow journey
+    probed often), but a slow target then makes runs skip ticks, so it is said."""
+    d = doc.defaults
+    for ci, channel in enumerate(doc.channels):
+        for ji, journey in enumerate(channel.journeys):
+            interval = d.interval if journey.interval is None else journey.interval
+            timeout = d.timeout if journey.timeout is None else journey.timeout
+            retries = d.retries if journey.retries is None else journey.retries
+            budgets = 2 if journey.finally_ else 1  # finally steps get a fresh timeout
+            longest = timeout * budgets * (retries + 1)
+            if longest <= interval:
+                continue
+            path: DataPath = ("channels", ci, "journeys", ji)
+            finally_ = ", x 2 for the finally steps" if budgets == 2 else ""
+            yield _at(
+                located,
+                file,
+                (*path, "interval") if journey.interval is not None else path,
+                f"{channel.name}/{journey.name} may run for {longest:g}s ({retries + 1} "
+                f"attempt{'s' if retries else ''} x {timeout:g}s timeout{finally_}), longer than "
+                f"its {interval:g}s interval: runs are skipped while the target is slow",
+            )
 
 
 def _strings(value: Any, path: DataPath) -> Iterator[tuple[DataPath, str]]:

@@ -17,7 +17,7 @@ from probes.model.hours import OpeningHours
 from probes.model.networks import PROFILES, NetworkProfile
 from probes.model.steps import Step
 from probes.model.thresholds import JourneyLoadTest, LoadTest
-from probes.model.types import Frozen, Name, Percent, Scalar, Seconds, VariableName
+from probes.model.types import Frozen, Interval, Name, Percent, Scalar, Timeout, VariableName
 
 DEFAULT_INTERVAL: Final = 60.0
 DEFAULT_TIMEOUT: Final = 10.0
@@ -36,30 +36,30 @@ class SloDoc(Frozen):
     """``slo:``: any key left out comes from ``defaults.slo``."""
 
     availability: Percent | None = None
-    latency_threshold: Seconds | None = None
+    latency_threshold: Timeout | None = None
     latency_target: Percent | None = None
 
 
 class DefaultsDoc(Frozen):
-    interval: Seconds = DEFAULT_INTERVAL
-    timeout: Seconds = DEFAULT_TIMEOUT
+    interval: Interval = DEFAULT_INTERVAL
+    timeout: Timeout = DEFAULT_TIMEOUT
     retries: Retries = DEFAULT_RETRIES
     location: Name = DEFAULT_LOCATION
     device: Name | None = None
     slo: SloDoc = Field(default_factory=SloDoc)
-    apdex_t: Seconds = DEFAULT_APDEX_T
+    apdex_t: Timeout = DEFAULT_APDEX_T
     networks: tuple[Name, ...] = DEFAULT_NETWORKS
     alert: JourneyAlert = Field(default_factory=JourneyAlert)
 
 
 class JourneyDoc(Frozen):
     name: Name
-    interval: Seconds | None = None
-    timeout: Seconds | None = None
+    interval: Interval | None = None
+    timeout: Timeout | None = None
     retries: Retries | None = None
     device: Name | None = None
     slo: SloDoc | None = None
-    apdex_t: Seconds | None = None
+    apdex_t: Timeout | None = None
     locations: tuple[Name, ...] | None = None
     networks: tuple[Name, ...] | None = None
     loadtest: JourneyLoadTest | None = None

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Final, Literal, TypeAlias, Union
 from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
 
 from probes.model.addresses import check_address
-from probes.model.types import Frozen, JsonPath, Name, Regex, Scalar, Seconds, VariableName
+from probes.model.types import Frozen, JsonPath, Name, Regex, Scalar, Timeout, VariableName
 
 # --- expectations -----------------------------------------------------------------------------
 
@@ -108,7 +108,7 @@ class Expect(Frozen):
     """What a good response looks like. With no ``status`` given, any 2xx passes."""
 
     status: StatusSpec = ("2xx",)
-    max_duration: Seconds | None = None
+    max_duration: Timeout | None = None
     headers: Mapping[str, HeaderMatcher] = Field(default_factory=dict)
     body: BodyExpectation | None = None
     json_: tuple[JsonAssertion, ...] = Field(default=(), alias="json")
@@ -190,7 +190,7 @@ class HttpStep(Frozen):
     json_: Any = Field(default=None, alias="json")
     form: Mapping[str, Scalar] | None = None
     body: str | None = None
-    timeout: Seconds | None = None
+    timeout: Timeout | None = None
     follow_redirects: bool = True
     tls: Tls | None = None
     expect: Expect = Field(default_factory=Expect)
@@ -240,7 +240,7 @@ class Receive(Frozen):
     """The message the probe waits for. Messages that do not match are skipped (a real chat
     sends typing indicators first) until one matches or ``within`` passes."""
 
-    within: Seconds = 10.0
+    within: Timeout = 10.0
     json_: tuple[JsonAssertion, ...] = Field(default=(), alias="json")
     contains: str | None = None
     regex: Regex | None = None
@@ -281,7 +281,7 @@ class WebSocketStep(Frozen):
     websocket: str
     headers: Mapping[str, str] = Field(default_factory=dict)
     subprotocols: tuple[str, ...] = ()
-    timeout: Seconds | None = None
+    timeout: Timeout | None = None
     tls: Tls | None = None
     conversation: Annotated[tuple[Exchange, ...], Field(min_length=1)]
 
@@ -300,7 +300,7 @@ class AwaitSpec(Frozen):
     """Wait for an inbound event on ``/callbacks/<callback>`` that matches, for ``within``."""
 
     callback: Name  # the webhook's name under checks.yaml's callbacks:
-    within: Seconds
+    within: Timeout
     match: tuple[JsonAssertion, ...] = ()
 
 
@@ -367,7 +367,7 @@ class TcpStep(Frozen):
 
     name: Name
     tcp: TcpSpec
-    timeout: Seconds | None = None
+    timeout: Timeout | None = None
     capture: Mapping[VariableName, Capture] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -423,7 +423,7 @@ class DnsStep(Frozen):
 
     name: Name
     dns: DnsSpec
-    timeout: Seconds | None = None
+    timeout: Timeout | None = None
 
 
 class SmtpSpec(Frozen):
@@ -457,7 +457,7 @@ class SmtpStep(Frozen):
 
     name: Name
     smtp: SmtpSpec
-    timeout: Seconds | None = None
+    timeout: Timeout | None = None
 
 
 # --- the union --------------------------------------------------------------------------------

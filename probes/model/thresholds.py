@@ -39,7 +39,7 @@ from typing import Annotated, Any, Final, TypeAlias
 from pydantic import Field, PlainSerializer, PlainValidator, field_validator, model_validator
 
 from probes.model.durations import format_duration, parse_duration
-from probes.model.types import Frozen, Name, Seconds
+from probes.model.types import Frozen, Name, Seconds, SecondsOrZero
 
 #: What the metric part of an expression may be, for messages.
 METRICS_EXPECTED: Final = "expected p50..p99.9, avg, min, max, med, fail_ratio or rps"
@@ -321,7 +321,8 @@ def _value(metric: str, written: str) -> float:
             )
         return float(written)
     if _DURATION.match(written):
-        return parse_duration(written.replace(" ", ""))
+        # A threshold is only compared with: no ceiling but a finite value.
+        return parse_duration(written.replace(" ", ""), at_most=math.inf)
     hint = f" (write the unit: {written}ms or {written}s)" if _NUMBER.match(written) else ""
     raise ValueError(f"{metric} needs a duration such as 800ms; got {written!r}{hint}")
 
@@ -422,8 +423,8 @@ class Wait(Frozen):
     """How long a simulated customer waits between two runs of a journey: uniformly between
     ``min`` and ``max`` (Locust's ``between``). ``wait: 2s`` is ``{min: 2s, max: 2s}``."""
 
-    min: Seconds
-    max: Seconds
+    min: SecondsOrZero
+    max: SecondsOrZero
 
     @model_validator(mode="before")
     @classmethod

@@ -85,6 +85,59 @@ def test_check_locates_every_problem_of_a_broken_file(carewatch: Carewatch) -> N
     assert all(line.startswith("tests/fixtures/broken.yaml:") for line in lines[1:])
 
 
+BAD_VALUE = """\
+defaults: {{interval: {value}}}
+channels:
+  - name: web
+    kind: web
+    team: digital
+    journeys:
+      - name: home
+        steps:
+          - {{name: home, url: "http://127.0.0.1:8900/"}}
+"""
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "0", "9" * 400, "9" * 100_000])
+def test_check_refuses_a_bad_duration_with_a_located_problem(
+    carewatch: Carewatch, tmp_path: Path, value: str
+) -> None:
+    # Issue 12, defects 1 and 2: .nan passed (exit 0), a huge integer was a traceback (exit 1).
+    (tmp_path / "checks.yaml").write_text(BAD_VALUE.format(value=value), encoding="utf-8")
+    done = carewatch("check", "checks.yaml")
+    assert (done.returncode, done.stdout) == (Exit.CONFIG, "")
+    assert "Traceback" not in done.stderr
+    head, problem = done.stderr.splitlines()
+    assert head == "1 problem in config"
+    assert problem.startswith("checks.yaml:1:22: defaults.interval: ")
+    assert len(problem) < 200
+
+
+def test_check_refuses_a_device_at_once(carewatch: Carewatch) -> None:
+    # Issue 12, defect 2: --config /dev/zero read until a MemoryError.
+    done = carewatch("check", "/dev/zero", timeout=30)
+    assert (done.returncode, done.stdout) == (Exit.CONFIG, "")
+    assert done.stderr.splitlines() == [
+        "1 problem in config",
+        "/dev/zero: cannot read the file: it is not a regular file (a device or a FIFO?)",
+    ]
+
+
+def test_check_prints_a_warning_for_a_journey_that_may_not_fit_and_exits_0(
+    carewatch: Carewatch, tmp_path: Path
+) -> None:
+    # Issue 12, defect 8: timeout x (retries + 1) > interval was accepted without a word.
+    text = BAD_VALUE.format(value="10s").replace("{interval: 10s}", "{interval: 10s, timeout: 6s}")
+    (tmp_path / "checks.yaml").write_text(text, encoding="utf-8")
+    done = carewatch("check", "checks.yaml")
+    assert done.returncode == Exit.OK, done.stderr
+    assert done.stdout == "checks.yaml: OK: 1 channel, 1 journey, 1 step\n"
+    assert done.stderr.splitlines() == [
+        "warning: checks.yaml:7:9: channels[0].journeys[0]: web/home may run for 12s (2 attempts "
+        "x 6s timeout), longer than its 10s interval: runs are skipped while the target is slow"
+    ]
+
+
 def test_alerts_writes_the_generated_files_or_locates_every_problem(
     carewatch: Carewatch, tmp_path: Path
 ) -> None:

@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,8 +30,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from probes.errors import CarewatchError, ConfigError, Problem
-from probes.model.config import ChannelKind, Config, Device, Slo
+from probes.errors import (
+    MAX_MESSAGE_CHARS,
+    MAX_PATH_CHARS,
+    MAX_PROBLEMS_SHOWN,
+    CarewatchError,
+    ConfigError,
+    Problem,
+)
+from probes.model.config import MAX_FILE_BYTES, ChannelKind, Config, Device, Slo
 from probes.model.load import load_config, parse_config
 from probes.model.steps import status_matches
 from tests._support.paths import FIXTURES, REPO
@@ -159,13 +167,21 @@ def test_control_character_is_a_located_problem() -> None:
     ]
 
 
-@pytest.mark.parametrize("depth", [70, 2000])
-def test_deep_nesting_is_a_problem_not_a_recursion_error(depth: int) -> None:
-    text = "channels: " + "[" * depth + "]" * depth + "\n"
+@pytest.mark.parametrize("depth", [70, 2000, 10_000])
+@pytest.mark.parametrize(("opening", "closing"), [("[", "]"), ("{a: ", "}"), ("[{a: ", "}]")])
+def test_deep_nesting_is_a_located_problem_not_a_recursion_error(
+    depth: int, opening: str, closing: str
+) -> None:
+    # Issue 12, defect 2: 10,000 levels gave a problem without a line (a RecursionError caught).
+    text = "channels: " + opening * depth + "1" + closing * depth + "\n"
     with pytest.raises(ConfigError) as caught:
         parse_config(text, file="f.yaml", environ={})
     (problem,) = caught.value.problems
     assert problem.message == "invalid YAML: nested deeper than 64 levels"
+    assert problem.line == 1
+    assert problem.column is not None
+    assert problem.column <= 66 * len(opening) + len("channels: ")
+    assert problem.path.startswith("channels")
 
 
 def test_several_documents_are_refused() -> None:
@@ -195,6 +211,197 @@ def test_unreadable_files_are_problems(tmp_path: Path) -> None:
         (problem,) = problems_of(path)
         assert (problem.file, problem.line, problem.path) == (str(path), None, "")
         assert problem.message.startswith("cannot read the file: "), problem
+
+
+# --- hostile input: every value bounded, every problem located and short (issue 12) ---------
+
+ONE_JOURNEY = """\
+defaults: {defaults}
+channels:
+  - name: app
+    kind: app
+    team: mobile
+    journeys:
+      - name: login
+        steps:
+          - {{name: home, url: "http://127.0.0.1:8900/"}}
+"""
+#: Where ``defaults: {key: value}`` puts the value, for a key of ``len(key)`` characters.
+FLOW_VALUE_COLUMN = len("defaults: {") + 1
+
+
+def only_problem(text: str) -> Problem:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, file="f.yaml", environ={})
+    (problem,) = caught.value.problems
+    return problem
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("interval", ".nan", "a finite one; got nan"),
+        ("interval", ".inf", "a finite one; got inf"),
+        ("interval", "-.inf", "a finite one; got -inf"),
+        ("interval", "0", "expected an interval of at least 1s; got 0s"),
+        ("interval", "25h", "expected a duration of at most 24h; got '25h'"),
+        ("interval", "9" * 400, "expected a duration of at most 24h; got 999"),
+        ("interval", "-" + "9" * 400, "not negative; got -999"),
+        ("interval", f"'{'9' * 400}s'", "expected a duration of at most 24h; got '999"),
+        ("timeout", "0", "expected a duration longer than 0s; got 0s"),
+        ("timeout", "0ms", "expected a duration longer than 0s; got 0s"),
+        ("timeout", "-1", "not negative; got -1"),
+        ("timeout", ".nan", "a finite one; got nan"),
+        ("timeout", "2h", "expected a duration of at most 1h; got '2h'"),
+        ("apdex_t", ".nan", "a finite one; got nan"),
+        ("apdex_t", ".inf", "a finite one; got inf"),
+        ("apdex_t", "0", "expected a duration longer than 0s; got 0s"),
+    ],
+)
+def test_a_duration_must_be_finite_positive_and_sane(key: str, value: str, message: str) -> None:
+    # Issue 12, defects 1, 2 and 8: .nan and .inf passed, 0 passed, a huge integer raised
+    # OverflowError, and a NaN apdex_t gave duplicate histogram buckets.
+    problem = only_problem(ONE_JOURNEY.format(defaults=f"{{{key}: {value}}}"))
+    assert (problem.line, problem.column, problem.path) == (
+        1,
+        FLOW_VALUE_COLUMN + len(key) + 2,
+        f"defaults.{key}",
+    )
+    assert message in problem.message
+    assert len(str(problem)) < 200
+
+
+def test_the_repository_files_are_within_every_bound() -> None:
+    for path in [REPO / "checks.yaml", *sorted(GOOD.glob("*.yaml"))]:
+        load_config(path, environ=dict.fromkeys(FULL_ENV, "x"))
+
+
+def test_a_value_of_100_000_digits_gives_a_short_message() -> None:
+    # Issue 12, defect 2: the value was printed whole, a 100 KB message.
+    for value in ["9" * 100_000, f"'{'9' * 100_000}s'", "!!int " + "1" * 100_000]:
+        problem = only_problem(ONE_JOURNEY.format(defaults=f"{{interval: {value}}}"))
+        assert (problem.line, problem.path) == (1, "defaults.interval")
+        assert len(str(problem)) < 300, str(problem)[:1000]
+
+
+def test_an_unknown_key_of_100_000_characters_gives_a_short_message() -> None:
+    # An explicit key (?): YAML allows implicit keys of at most 1,024 characters.
+    problem = only_problem(ONE_JOURNEY.format(defaults=f"{{? {'k' * 100_000}: 1}}"))
+    assert (problem.line, problem.column) == (1, FLOW_VALUE_COLUMN + 2)
+    assert "unknown key 'kkk" in problem.message
+    assert len(str(problem)) <= MAX_PATH_CHARS + MAX_MESSAGE_CHARS + 20
+
+
+def test_a_problem_and_an_error_are_cut_to_their_bounds() -> None:
+    problem = Problem("f.yaml", 1, 2, "a" * 10_000, "m" * 10_000)
+    assert len(problem.path) <= MAX_PATH_CHARS
+    assert len(problem.message) <= MAX_MESSAGE_CHARS
+    # Only the end is cut: a secret's start before the mark is what redaction recognises.
+    assert problem.message.startswith("mmm")
+    assert problem.message.endswith("more)")
+    error = ConfigError([Problem("f.yaml", i, 1, "", "bad") for i in range(1, 1001)])
+    lines = str(error).splitlines()
+    assert lines[0] == "1000 problems in config"
+    assert len(lines) == 1 + MAX_PROBLEMS_SHOWN + 1
+    assert lines[-1] == f"... and {1000 - MAX_PROBLEMS_SHOWN:,} more"
+    assert len(error.problems) == 1000  # the list stays whole, for /-/reload and tests
+
+
+def test_aliases_that_expand_to_billions_are_refused_fast() -> None:
+    # Issue 12, defect 6: a billion-laughs file cost seconds of CPU before it was refused.
+    started = time.perf_counter()
+    problems = problems_of(BAD / "yaml_billion_laughs.yaml")
+    assert time.perf_counter() - started < 0.5
+    assert [(p.line, p.column, p.path) for p in problems] == [(9, 4, "g")]
+    # Twelve levels of twelve: 9e12 values, counted on the 150 nodes of the file.
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 12)}]" for i in range(1, 12)]
+    started = time.perf_counter()
+    problem = only_problem("\n".join(lines) + "\nchannels: [*a11]\n")
+    assert time.perf_counter() - started < 0.5
+    assert problem.message.startswith("invalid YAML: expands to more than 1,000,000 values")
+    assert problem.line is not None
+
+
+def test_a_file_larger_than_the_limit_is_refused(tmp_path: Path) -> None:
+    # Issue 12, defect 2: the size of the file was not bounded.
+    path = tmp_path / "large.yaml"
+    path.write_bytes(b"# padding\n" * (MAX_FILE_BYTES // 10 + 1))
+    (problem,) = problems_of(path)
+    assert (problem.file, problem.line, problem.path) == (str(path), None, "")
+    assert problem.message == "the file is larger than 8,388,608 bytes (8 MiB)"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(" " * (MAX_FILE_BYTES + 1), file="f.yaml", environ={})
+    assert "larger than 8,388,608 characters" in str(caught.value)
+
+
+def test_a_device_or_a_fifo_is_refused_without_reading_it(tmp_path: Path) -> None:
+    # Issue 12, defect 2: --config /dev/zero ended in a MemoryError; a FIFO blocked forever.
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    for path in (Path("/dev/zero"), fifo):
+        outcome: list[BaseException] = []
+        reader = threading.Thread(target=_load_into, args=(path, outcome), daemon=True)
+        reader.start()
+        reader.join(timeout=10)
+        assert not reader.is_alive(), f"load_config({path}) is still reading"
+        (error,) = outcome
+        assert isinstance(error, ConfigError), repr(error)
+        (problem,) = error.problems
+        assert problem.message == (
+            "cannot read the file: it is not a regular file (a device or a FIFO?)"
+        )
+
+
+def _load_into(path: Path, outcome: list[BaseException]) -> None:
+    try:
+        load_config(path, environ={})
+    except BaseException as exc:  # the test reports whatever it was
+        outcome.append(exc)
+
+
+WARNED = """\
+defaults: {{interval: 10s, timeout: {timeout}, retries: {retries}}}
+channels:
+  - name: app
+    kind: app
+    team: mobile
+    journeys:
+      - name: login
+        steps:
+          - {{name: home, url: "http://127.0.0.1:8900/"}}
+{finally_}
+"""
+FINALLY = """\
+        finally:
+          - {name: logout, url: "http://127.0.0.1:8900/logout"}
+"""
+
+
+@pytest.mark.parametrize(
+    ("timeout", "retries", "finally_", "warned"),
+    [
+        ("5s", 1, "", None),  # 2 x 5s fits 10s exactly
+        ("6s", 1, "", "may run for 12s (2 attempts x 6s timeout), longer than its 10s interval"),
+        ("4s", 2, "", "may run for 12s (3 attempts x 4s timeout)"),
+        ("10s", 0, "", None),
+        ("3s", 1, FINALLY, "may run for 12s (2 attempts x 3s timeout, x 2 for the finally steps)"),
+        ("2s", 1, FINALLY, None),
+    ],
+)
+def test_a_journey_that_may_not_fit_its_interval_loads_with_a_warning(
+    timeout: str, retries: int, finally_: str, warned: str | None
+) -> None:
+    # Issue 12, defect 8: timeout x (retries + 1) > interval was accepted without a word.
+    text = WARNED.format(timeout=timeout, retries=retries, finally_=finally_)
+    config = parse_config(text, file="f.yaml", environ={})
+    if warned is None:
+        assert config.warnings == ()
+        return
+    (warning,) = config.warnings
+    assert (warning.file, warning.line, warning.path) == ("f.yaml", 7, "channels[0].journeys[0]")
+    assert warning.message.startswith("app/login " + warned), warning.message
+    assert warning.message.endswith("runs are skipped while the target is slow")
 
 
 # --- environment ------------------------------------------------------------------------------

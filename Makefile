@@ -101,6 +101,7 @@ bench: $(STAMP) system-deps
 	$(PY) -m bench.accuracy
 	$(PY) -m bench.locust_overhead
 	$(PY) -m bench.soak --journeys 1000 --seconds 600
+	$(PY) -m bench.fuzz_config --cases 20000
 
 ## loadtest: 20 users, 30 s, against a fresh democare; Locust exits 99 if a threshold broke
 loadtest: $(DEMO_STAMP)

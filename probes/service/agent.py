@@ -196,6 +196,8 @@ class Service:
                 len(config.journeys),
                 self.location,
             )
+            for warning in config.warnings:  # once per load, as carewatch check prints them
+                log.warning("%s", warning)
             return []
 
     def _locate(self, location: str) -> None:

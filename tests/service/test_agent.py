@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Callable
@@ -323,6 +324,26 @@ async def test_a_reload_freezes_the_new_config_and_lets_the_old_garbage_go(
     finally:
         await service.stop()
     assert gc.get_freeze_count() == 0
+
+
+async def test_a_journey_that_may_not_fit_its_interval_is_logged_once_per_load(
+    write_config: Callable[[str], Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Issue 12, defect 8: carewatch check prints the warning; the exporter logs it at each load.
+    path = write_config(
+        quiet_config(2).replace("timeout: 1s, retries: 0", "timeout: 40m, retries: 1")
+    )
+    service = Service(path, location="test")
+    with caplog.at_level(logging.WARNING, logger="carewatch"):
+        await service.start()
+        try:
+            assert await service.reload() == []
+        finally:
+            await service.stop()
+    warned = [r.getMessage() for r in caplog.records if "may run for" in r.getMessage()]
+    assert len(warned) == 2 * 2  # two journeys, two loads
+    assert warned[0].startswith(f"{path}:")
+    assert "app/j0 may run for 4800s (2 attempts x 2400s timeout)" in warned[0]
 
 
 async def test_metrics_streams_exactly_what_the_exposition_renders(

@@ -307,6 +307,18 @@ def test_a_problem_and_an_error_are_cut_to_their_bounds() -> None:
     assert len(error.problems) == 1000  # the list stays whole, for /-/reload and tests
 
 
+def test_a_long_secret_cut_short_in_a_message_is_still_redacted() -> None:
+    # The cut keeps a value's start, which redaction recognises before the mark (issue 12).
+    secret = "Zq9" + "x7Kp2" * 40
+    text = ONE_JOURNEY.format(defaults='{interval: "${env:LONG}"}')
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, file="f.yaml", environ={"LONG": secret})
+    (problem,) = caught.value.problems
+    assert problem.message.endswith("got '<redacted>…(176 more)")
+    assert secret[:4] not in str(caught.value)
+    assert secret[-4:] not in str(caught.value)
+
+
 def test_aliases_that_expand_to_billions_are_refused_fast() -> None:
     # Issue 12, defect 6: a billion-laughs file cost seconds of CPU before it was refused.
     started = time.perf_counter()

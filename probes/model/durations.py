@@ -54,6 +54,7 @@ def parse_duration(value: object, *, at_most: float = MAX_DURATION_SECONDS) -> f
             raise ValueError(f"{EXPECTED}; got {shown(value)}")
     except OverflowError:  # an integer of hundreds of digits: too large, said as such below
         seconds = math.inf if isinstance(value, int) and value > 0 else -math.inf
+    # .inf as written is "not finite"; digits too many for a float are "more than at_most".
     written_infinite = isinstance(value, float) or not math.isfinite(at_most)
     if math.isnan(seconds) or (math.isinf(seconds) and written_infinite):
         raise ValueError(f"{EXPECTED}, a finite one; got {shown(value)}")

@@ -18,16 +18,14 @@ Name: TypeAlias = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 #: Names of variables and captures: they are written inside ``${...}``.
 VARIABLE_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]*$"
 VariableName: TypeAlias = Annotated[str, StringConstraints(pattern=VARIABLE_PATTERN)]
-#: The longest ``interval``: one run a day. A longer one is a typo (``24m`` meant for ``24h``
-#: is fine; ``240h`` is not), and a monitor that looks once a week watches nothing.
+#: The shortest ``interval``: faster would hammer the target.
+MIN_INTERVAL_SECONDS: Final = 1.0
+#: The longest ``interval``: one run a day. Longer is most likely a typo (``240h`` for ``24h``),
+#: and a monitor that looks less than daily does not watch.
 MAX_INTERVAL_SECONDS: Final = 24 * 3600.0
 #: The longest timeout of a journey, a step or a wait (``within``), and the longest latency a
 #: check compares with (``apdex_t``, ``latency_threshold``, ``max_duration``): one hour.
 MAX_TIMEOUT_SECONDS: Final = 3600.0
-
-
-#: The shortest ``interval``: faster would hammer the target.
-MIN_INTERVAL_SECONDS: Final = 1.0
 
 
 def _duration(*, at_most: float, zero: bool) -> Callable[[object], float]:

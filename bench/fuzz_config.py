@@ -53,8 +53,9 @@ MINIMAL: Final = {
         }
     ]
 }
-#: What the base documents read from the environment (full.yaml's secret).
-ENVIRON: Final = {"CAREWATCH_FULL_PASSWORD": "s3cret", "X": "1"}
+#: What the base documents read from the environment (full.yaml's secret), and what cases do.
+#: NOT_UTF8 is what os.environ holds for bytes that are not UTF-8.
+ENVIRON: Final = {"CAREWATCH_FULL_PASSWORD": "s3cret", "X": "1", "NOT_UTF8": "caf\udce9"}
 FILE: Final = "fuzz.yaml"
 DEFAULT_CASES: Final = 20_000
 #: A located problem prints as ``file:line:col: path: message``; path and message are bounded
@@ -105,6 +106,7 @@ TEXTS: Final[list[str]] = [
     "${",
     "${env:NOPE}",
     "${env:X}",
+    "${env:NOT_UTF8}",
     "${undefined}",
     "$${x}",
     "2xx",

@@ -229,7 +229,11 @@ def _construct(node: yaml.Node, path: Path, loader: yaml.SafeLoader, file: str) 
     if not isinstance(node, yaml.ScalarNode):  # a mapping or list used as a key
         return None
     try:
-        return loader.construct_object(node, deep=True)
+        value = loader.construct_object(node, deep=True)
+        if isinstance(value, str) and not is_text(value):
+            message = _SURROGATE
+        else:
+            return value
     except yaml.MarkedYAMLError as exc:
         message = f"invalid YAML: {exc.problem}"
     except Exception as exc:  # PyYAML's constructors raise whatever int(), datetime() etc. raise
@@ -237,6 +241,21 @@ def _construct(node: yaml.Node, path: Path, loader: yaml.SafeLoader, file: str) 
         why = shorten(str(exc), MAX_SHOWN_CHARS * 2)
         message = f"invalid YAML: {shown(node.value)} is not a valid {kind} ({why})"
     raise _Invalid(_problem(file, node, path, message))
+
+
+_SURROGATE: Final = "invalid YAML: a \\u escape that is not a character (a surrogate)"
+
+
+def is_text(value: str) -> bool:
+    """False for a string with a lone surrogate (``"\\ud800"`` in YAML, or bytes that are not
+    UTF-8 in the environment): nothing can encode it, not a request, a label or pydantic."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _problem(file: str, node: yaml.Node, path: Path, message: str) -> Problem:

@@ -43,7 +43,7 @@ from pydantic import BaseModel, ValidationError
 
 from probes.errors import ConfigError, Problem
 from probes.model import templating
-from probes.model._yaml import Located, format_path, load_located
+from probes.model._yaml import Located, format_path, is_text, load_located
 from probes.model._yaml import Path as DataPath
 from probes.model.alerting import (
     DEFAULT_FAILED_RUNS,
@@ -245,7 +245,12 @@ def _expand_env(
         if not isinstance(value, str) or "${" not in value:
             return value
         refs, bad = templating.scan(value)
-        used.extend(environ[r.name] for r in refs if r.env and r.name in environ)
+        # A value that is not text is refused below, and quoted nowhere: not kept as a secret.
+        used.extend(
+            environ[r.name]
+            for r in refs
+            if r.env and r.name in environ and is_text(environ[r.name])
+        )
         for syntax in bad:
             problems.append(
                 _at(
@@ -267,6 +272,16 @@ def _expand_env(
             )
             for name in missing
         )
+        if not is_text(expanded):
+            problems.append(
+                _at(
+                    located,
+                    file,
+                    path,
+                    "the environment gives a value here that is not valid UTF-8",
+                )
+            )
+            return ""
         return expanded
 
     return walk(located.data, ()), problems, used

@@ -307,6 +307,26 @@ def test_a_problem_and_an_error_are_cut_to_their_bounds() -> None:
     assert len(error.problems) == 1000  # the list stays whole, for /-/reload and tests
 
 
+def test_a_lone_surrogate_is_a_located_problem_not_a_unicode_error() -> None:
+    # Found by bench.fuzz_config: "\ud800" reached pydantic, which raised UnicodeEncodeError.
+    problem = only_problem(ONE_JOURNEY.format(defaults='{location: "a\\ud800b"}'))
+    assert (problem.line, problem.column, problem.path) == (1, 22, "defaults.location")
+    assert problem.message == "invalid YAML: a \\u escape that is not a character (a surrogate)"
+    # As a key too: a header name that no request could send was accepted.
+    text = ONE_JOURNEY.replace("{{name: home,", '{{headers: {{"\\udc80": x}}, name: home,')
+    problem = only_problem(text.format(defaults="{}"))
+    assert (problem.line, problem.path) == (9, "channels[0].journeys[0].steps[0].headers")
+    assert problem.message == "invalid YAML: a \\u escape that is not a character (a surrogate)"
+    # The environment may hold one too: os.environ decodes bad bytes to surrogates.
+    text = ONE_JOURNEY.format(defaults='{location: "${env:BAD}"}')
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, file="f.yaml", environ={"BAD": "caf\udce9"})
+    problem = caught.value.problems[0]
+    assert (problem.line, problem.path) == (1, "defaults.location")
+    assert problem.message == "the environment gives a value here that is not valid UTF-8"
+    str(caught.value).encode("utf-8")  # what is printed never holds the surrogate
+
+
 def test_a_long_secret_cut_short_in_a_message_is_still_redacted() -> None:
     # The cut keeps a value's start, which redaction recognises before the mark (issue 12).
     secret = "Zq9" + "x7Kp2" * 40

@@ -1,4 +1,4 @@
-"""Fuzzing checks.yaml (B7, issue 12): structure-aware documents, never a traceback.
+"""Fuzzing checks.yaml (B8, issue 12): structure-aware documents, never a traceback.
 
     python -m bench.fuzz_config [--cases 20000]
 
@@ -412,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     rows.append(Row("cases per second", figures.cases / figures.seconds, digits=0))
     print_table(
-        f"B7 checks.yaml fuzzing: {figures.cases:,} structure-aware cases from "
+        f"B8 checks.yaml fuzzing: {figures.cases:,} structure-aware cases from "
         f"{len(BASES)} valid documents, {figures.seconds:.0f} s",
         rows,
     )

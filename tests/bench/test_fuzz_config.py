@@ -1,4 +1,4 @@
-"""The checks.yaml fuzzer (B7) at ``make test``'s size: 2,000 derandomized structure-aware
+"""The checks.yaml fuzzer (B8) at ``make test``'s size: 2,000 derandomized structure-aware
 cases, each a valid config or a ConfigError whose every problem is located and short.
 ``make bench`` runs 20,000 (``python -m bench.fuzz_config``)."""
 

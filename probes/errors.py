@@ -9,6 +9,8 @@
   * TlsSetupError       -- a step's own TLS files (tls.ca_file, cert_file, key_file) cannot be
                            loaded
     * _EncryptedKey     -- (probes.net.tls) the key file asks for a passphrase
+  * Rejected            -- (probes.service.receiver) an inbound callback is refused: a bad
+                           signature or token, a replay, too large, or too many from its source
   * WebhookTimeout      -- no inbound webhook event matched an ``await`` step in time (also a
                            TimeoutError)
   * TransportError      -- talking to a target failed

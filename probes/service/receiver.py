@@ -36,6 +36,7 @@ from prometheus_client.registry import Collector
 
 from probes import metrics as m
 from probes.engine.webhooks import Event, Result, WebhookHub
+from probes.errors import CarewatchError
 from probes.model.config import Signature, Webhook
 from probes.service.guards import RecentSignatures, SourceLimiter, ThrottledLog
 
@@ -58,7 +59,7 @@ WRONG: Final = "signature or token missing or wrong"
 log = logging.getLogger("carewatch")
 
 
-class Rejected(Exception):
+class Rejected(CarewatchError):
     """Why a callback is refused: its HTTP ``status`` and the ``cause`` logged and answered."""
 
     def __init__(self, status: int, cause: str) -> None:

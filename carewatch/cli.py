@@ -36,6 +36,7 @@ from probes.model import NAME_PATTERN, parse_duration
 from probes.service import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_PROBES,
     DEFAULT_READ_TIMEOUT,
     DISABLEABLE,
     Endpoint,
@@ -103,6 +104,7 @@ def serve_command(args: argparse.Namespace) -> Exit:
                 web_config=args.web_config,
                 protect=args.web_protect,
                 disable=args.web_disable,
+                max_probes=args.web_max_probes,
             )
         )
     except ConfigError as exc:
@@ -246,6 +248,14 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
         metavar="DURATION",
         help="close a connection without a request in progress (idle, or its request head "
         "not complete) after this long, such as 30s (default: 30s)",
+    )
+    parser.add_argument(
+        "--web.max-probes",
+        dest="web_max_probes",
+        type=positive_int,
+        default=DEFAULT_MAX_PROBES,
+        metavar="N",
+        help="/probe runs in progress at once, at most; beyond it 429 (default: %(default)s)",
     )
     parser.add_argument(
         "--log-level", default="INFO", choices=LOG_LEVELS, help="(default: %(default)s)"

@@ -111,7 +111,7 @@ def start(democare: str, exporter: str, *, config: str, smtp: str) -> Exit:
         f"  democare (demo care backend)  http://{democare}/healthz, SMTP {smtp}\n"
         f"  exporter status page          http://{exporter}/\n"
         f"  exporter metrics              http://{exporter}/metrics\n"
-        f"  run a journey now             http://{exporter}/probe?journey=app/login\n"
+        f"  run a journey now             http://{exporter}/probe?journey=help/search-article\n"
         f"  break a channel               curl -X POST http://{democare}/_faults "
         f'-d \'{{"channel": "app", "mode": "error"}}\'\n'
         f"  repair it                     curl -X DELETE http://{democare}/_faults\n"

@@ -6,15 +6,19 @@ reason within one interval, and clear when the fault is removed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +241,108 @@ def test_sighup_with_a_broken_file_keeps_running(stack: dict[str, Any]) -> None:
         START_SECONDS,
         "good config reloaded",
     )
+
+
+def test_sighup_with_a_value_the_schedule_cannot_take_keeps_running(stack: dict[str, Any]) -> None:
+    config: Path = stack["config"]
+    exporter: Process = stack["exporter"]
+    metrics = stack["metrics"]
+    good = config.read_text()
+    try:
+        config.write_text(good.replace("interval: 1s", "interval: .nan"))
+        exporter.handle.send_signal(signal.SIGHUP)
+        wait_until(
+            lambda: value(get(metrics)[1], "carewatch_config_last_reload_successful") == 0,
+            START_SECONDS,
+            "reload marked unsuccessful",
+        )
+        assert "keeping the running config" in exporter.output()
+        assert "Task exception was never retrieved" not in exporter.output()
+        assert get(f"http://{stack['agent']}/-/ready")[0] == 200
+        text = get(metrics)[1]
+        assert value(text, "carewatch_scheduler_journeys") == 2
+        before = value(text, "carewatch_journey_runs_total", journey="search", result="success")
+        wait_until(
+            lambda: (
+                value(
+                    get(metrics)[1],
+                    "carewatch_journey_runs_total",
+                    journey="search",
+                    result="success",
+                )
+                > before
+            ),
+            REPORT_SECONDS,
+            "journeys still running on the old config",
+        )
+    finally:
+        config.write_text(good)
+        exporter.handle.send_signal(signal.SIGHUP)
+    wait_until(
+        lambda: value(get(metrics)[1], "carewatch_config_last_reload_successful") == 1,
+        START_SECONDS,
+        "good config reloaded",
+    )
+
+
+#: A target slower than any test: the journey's timeout is what would end its run.
+HANGING = """
+defaults: {{interval: 1h, timeout: 30s, retries: 0, location: ci}}
+channels:
+  - name: web
+    kind: web
+    team: digital
+    journeys:
+      - name: hangs
+        steps:
+          - {{name: home, url: "http://{address}/"}}
+"""
+
+
+class _Hangs(BaseHTTPRequestHandler):
+    arrived = threading.Event()
+
+    def do_GET(self) -> None:
+        self.arrived.set()
+        time.sleep(40)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_sigterm_does_not_wait_for_a_probe_run(tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hangs)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = tmp_path / "checks.yaml"
+    config.write_text(HANGING.format(address=f"127.0.0.1:{server.server_address[1]}"))
+    agent = f"127.0.0.1:{free_port()}"
+    exporter = Process(
+        [sys.executable, "exporter.py", "--config", str(config), "--listen", agent],
+        tmp_path / "exporter.log",
+    )
+    try:
+        wait_until(lambda: get(f"http://{agent}/-/ready")[0] == 200, START_SECONDS, "agent ready")
+        probe = threading.Thread(
+            target=lambda: _quietly(f"http://{agent}/probe?journey=web/hangs"), daemon=True
+        )
+        probe.start()
+        assert _Hangs.arrived.wait(START_SECONDS), "the probe's request never reached the target"
+        started = time.monotonic()
+        exporter.handle.send_signal(signal.SIGTERM)
+        exporter.handle.wait(timeout=20)
+        assert time.monotonic() - started < 5.0, exporter.output()
+        assert exporter.handle.returncode == 0, exporter.output()
+    finally:
+        exporter.stop()
+        server.shutdown()
+        server.server_close()
+
+
+def _quietly(url: str) -> None:
+    """GET ``url`` and forget the answer, whatever it is."""
+    with contextlib.suppress(urllib.error.URLError, OSError):
+        urllib.request.urlopen(url, timeout=60).read()
 
 
 @pytest.mark.prometheus

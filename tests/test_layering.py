@@ -198,6 +198,8 @@ ACROSS_MODULES: Final = {
     "tests/loadtests/test_locust_first.py": "locust is imported first wherever it is imported",
     "tests/democare/test_messaging.py": "democare's sms and push channels, which share deliveries",
     "tests/democare/test_voice_video.py": "democare's voice and video, joined by a chat handover",
+    "tests/service/test_reload_under_load.py": "reloads while the agent probes: the agent, its "
+    "scheduler and its exposition together",
     "tests/carewatch/test_demo.py": "carewatch demo: the command and democare.launch together",
     "tests/carewatch/test_install.py": "the wheel that pip install . builds, in a fresh venv",
     "tests/alerts/test_end_to_end.py": "the generated alerts with democare, two exporters, "

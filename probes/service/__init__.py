@@ -6,7 +6,7 @@ results, and the HTTP endpoints (``/metrics``, ``/-/reload``, ``/callbacks/<name
 
 from __future__ import annotations
 
-from probes.service.agent import Service
+from probes.service.agent import DEFAULT_MAX_PROBES, Service, changing_step
 from probes.service.connections import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_READ_TIMEOUT,
@@ -29,6 +29,7 @@ from probes.service.webconfig import (
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
     "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_PROBES",
     "DEFAULT_READ_TIMEOUT",
     "DISABLEABLE",
     "Endpoint",
@@ -38,6 +39,7 @@ __all__ = [
     "ServerLimits",
     "Service",
     "WebConfig",
+    "changing_step",
     "load_web_config",
     "loop_now",
     "offset",

@@ -271,6 +271,26 @@ def _definitions(channels: Iterable[Channel], location: str) -> dict[Family, str
     return {f: "".join(lines) for f, lines in out.items()}
 
 
+class Prepared:
+    """A config's series and lines built ahead of ``Exposition.configure`` (``prepare``)."""
+
+    __slots__ = ("config", "definitions", "fresh", "hours", "location")
+
+    def __init__(
+        self,
+        config: Config,
+        location: str,
+        fresh: dict[str, _JourneySeries],
+        definitions: dict[Family, str],
+        hours: list[tuple[str, OpeningHours | None]],
+    ) -> None:
+        self.config = config
+        self.location = location
+        self.fresh = fresh
+        self.definitions = definitions
+        self.hours = hours
+
+
 class Exposition:
     """Every journey's series for one agent location."""
 
@@ -280,8 +300,30 @@ class Exposition:
         self._hours: list[tuple[str, OpeningHours | None]] = []
         self._clock = clock
 
-    def configure(self, config: Config, *, location: str) -> None:
+    def prepare(self, config: Config, *, location: str) -> Prepared:
+        """What ``configure`` needs that it can build ahead: the series of journeys new here.
+
+        Safe in a worker thread while the loop records results: it reads which journeys have
+        series and changes nothing, so the loop holds on to no long piece of work for a file of
+        thousands of new journeys. Pass the result to ``configure`` (under the same lock that
+        keeps two reloads apart).
+        """
+        fresh = {
+            journey.id: _JourneySeries(journey, location)
+            for journey in config.journeys
+            if journey.runs_at(location) and not self._keeps(journey.id, location)
+        }
+        hours = [
+            (c.name, c.hours)
+            for c in config.channels
+            if any(j.runs_at(location) for j in c.journeys)
+        ]
+        return Prepared(config, location, fresh, _definitions(config.channels, location), hours)
+
+    def configure(self, config: Config, *, location: str, prepared: Prepared | None = None) -> None:
         """Follow a (re)loaded config: kept journeys keep their counters, removed ones vanish."""
+        if prepared is None or prepared.config is not config or prepared.location != location:
+            prepared = self.prepare(config, location=location)
         series: dict[str, _JourneySeries] = {}
         for journey in config.journeys:
             if not journey.runs_at(location):
@@ -291,14 +333,16 @@ class Exposition:
                 kept.adopt(journey)
                 series[journey.id] = kept
             else:
-                series[journey.id] = _JourneySeries(journey, location)
+                series[journey.id] = prepared.fresh.get(journey.id) or _JourneySeries(
+                    journey, location
+                )
         self._series = series
-        self._definitions = _definitions(config.channels, location)
-        self._hours = [
-            (c.name, c.hours)
-            for c in config.channels
-            if any(j.runs_at(location) for j in c.journeys)
-        ]
+        self._definitions = prepared.definitions
+        self._hours = prepared.hours
+
+    def _keeps(self, journey_id: str, location: str) -> bool:
+        kept = self._series.get(journey_id)
+        return kept is not None and kept.location == location
 
     def record(self, result: RunResult) -> None:
         """Publish a run's result; a result for a journey no longer configured is dropped."""

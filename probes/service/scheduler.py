@@ -30,6 +30,9 @@ from probes.model.hours import is_open
 from probes.runs.results import RunResult
 
 DEFAULT_MAX_CONCURRENCY: Final = 256
+#: The longest interval a timer can be set for (about 31 years). checks.yaml refuses absurd
+#: values before; this keeps a value that slips through from breaking the one timer.
+LONGEST_INTERVAL_SECONDS: Final = 1e9
 _HASH_SPACE: Final = float(2**64)
 #: A loop whose clock is further than this from ``time.monotonic`` counts from another origin.
 _SAME_CLOCK_SECONDS: Final = 60.0
@@ -63,6 +66,17 @@ def first_tick(journey_id: str, interval: float, now: float) -> float:
     tick = phase + (math.floor((now - phase) / interval) + 1) * interval
     # When ``now`` is itself a tick, the division can round just below a whole number.
     return tick if tick > now else tick + interval
+
+
+def _place(journey: Journey, loop_time: float, wall_now: float) -> float:
+    """The loop time of the journey's first tick; ValueError when its interval cannot have one."""
+    interval = journey.interval
+    if not (0 < interval <= LONGEST_INTERVAL_SECONDS):  # NaN fails too
+        raise ValueError(
+            f"journey {journey.id}: cannot schedule an interval of {interval!r} s "
+            f"(expected more than 0 and at most {LONGEST_INTERVAL_SECONDS:g})"
+        )
+    return loop_time + first_tick(journey.id, interval, wall_now) - wall_now
 
 
 class _Entry:
@@ -108,39 +122,63 @@ class Scheduler:
         self.max_concurrency = max_concurrency
         self._wall = wall_clock
         self._entries: dict[str, _Entry] = {}
-        self._queue: list[_Entry] = []  # a heap; dropped entries leave when they reach the top
+        self._queue: list[_Entry] = []  # a heap; dropped entries leave at the top or on schedule()
         self._seq = itertools.count()
-        self._timer: asyncio.TimerHandle | None = None
+        # uvloop's ``call_at`` for a time less than 1 ms away returns a plain ``Handle``, with
+        # no ``when()``: the time the timer is set for is kept beside it.
+        self._timer: asyncio.Handle | None = None
+        self._timer_when = 0.0
         self._tasks: dict[str, asyncio.Task[None]] = {}  # runs in progress, by journey id
         self.running = 0
+        self._stopped = False
 
     def schedule(self, journeys: Iterable[Journey]) -> None:
-        """Follow a new set of journeys: unchanged ones keep their timing, removed ones stop."""
+        """Follow a new set of journeys: unchanged ones keep their timing, removed ones stop.
+
+        All or nothing: every new tick is placed before anything changes, so a journey whose
+        tick cannot be placed (an interval that is not a finite positive number) raises and
+        leaves the journeys scheduled before exactly as they were.
+        """
         loop = asyncio.get_running_loop()
         loop_time, wall_now = loop_now(loop), self._wall()  # one instant on both clocks
         wanted = {j.id: j for j in journeys}
+        self._stopped = False
+        placed: dict[str, float] = {}
+        for journey_id, journey in wanted.items():
+            entry = self._entries.get(journey_id)
+            if entry is None or entry.journey.interval != journey.interval:
+                placed[journey_id] = _place(journey, loop_time, wall_now)
         for journey_id in list(self._entries):
             if journey_id not in wanted:
                 self._drop(journey_id)
         for journey_id, journey in wanted.items():
-            entry = self._entries.get(journey_id)
-            if entry is not None and entry.journey.interval == journey.interval:
-                entry.journey = journey
+            when = placed.get(journey_id)
+            if when is None:
+                self._entries[journey_id].journey = journey
                 continue
-            if entry is not None:
+            if journey_id in self._entries:
                 self._drop(journey_id, cancel_run=False)  # a run in progress finishes
-            when = loop_time + first_tick(journey_id, journey.interval, wall_now) - wall_now
             entry = _Entry(journey, when, next(self._seq))
             heapq.heappush(self._queue, entry)
             self._entries[journey_id] = entry
+        # Dropped entries would otherwise wait to reach the top, for up to an interval, holding
+        # the journeys of the config just replaced: thousands of them on an hourly interval.
+        self._queue = [entry for entry in self._queue if not entry.dropped]
+        heapq.heapify(self._queue)
         self._arm(loop)
 
     @property
     def journeys(self) -> int:
         return len(self._entries)
 
+    @property
+    def alive(self) -> bool:
+        """Whether every scheduled journey will fire: stopped, or without a timer, it will not."""
+        return not self._stopped and (not self._entries or self._timer is not None)
+
     def stop(self) -> None:
         """Stop firing and cancel the runs in progress."""
+        self._stopped = True
         for journey_id in list(self._entries):
             self._drop(journey_id)
         for task in self._tasks.values():
@@ -162,12 +200,13 @@ class Scheduler:
             heapq.heappop(queue)
         when = queue[0].when if queue else None
         if self._timer is not None:
-            if when is not None and self._timer.when() == when:
+            if when is not None and self._timer_when == when:
                 return
             self._timer.cancel()
             self._timer = None
         if when is not None:
             self._timer = loop.call_at(when, self._wake)
+            self._timer_when = when
 
     def _wake(self) -> None:
         """Fire every journey whose tick has come, and wait for the next one."""
@@ -183,7 +222,10 @@ class Scheduler:
             scheduled = entry.when
             entry.when += entry.journey.interval
             heapq.heapreplace(queue, entry)
-            self._fire(loop, entry.journey, scheduled)
+            try:
+                self._fire(loop, entry.journey, scheduled)
+            except Exception:  # one journey's bug must not stop the timer of all the others
+                log.exception("starting a run of %s failed", entry.journey.id)
         self._arm(loop)
 
     def _fire(self, loop: asyncio.AbstractEventLoop, journey: Journey, scheduled: float) -> None:

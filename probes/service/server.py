@@ -18,7 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from probes.service.agent import Service
+from probes.service.agent import DEFAULT_MAX_PROBES, Service
 from probes.service.connections import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_READ_TIMEOUT,
@@ -45,6 +45,7 @@ async def serve(
     web_config: str | Path | None = None,
     protect: frozenset[Endpoint] = ALL,
     disable: frozenset[Endpoint] = frozenset(),
+    max_probes: int = DEFAULT_MAX_PROBES,
 ) -> None:
     """Run the agent of ``config_path`` on ``http(s)://host:port/`` until SIGINT or SIGTERM.
 
@@ -53,7 +54,13 @@ async def serve(
     (``probes.service.connections``).
     """
     secured = load_web_config(web_config) if web_config is not None else None
-    service = Service(config_path, location=location, max_concurrency=max_concurrency)
+    service = Service(
+        config_path,
+        location=location,
+        max_concurrency=max_concurrency,
+        probe_endpoint=Endpoint.PROBE not in disable,  # the status page links to it or not
+        max_probes=max_probes,
+    )
     # Every handler of the process, so no record leaves with a secret in it.
     redacting = RedactingFilter(lambda: service.secrets)
     handlers = list(logging.getLogger().handlers)
@@ -106,7 +113,15 @@ async def _serve(
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(service.reload()))
+    reloads: set[asyncio.Task[object]] = set()  # kept until done: a task may not vanish midway
+
+    def reload_on_hangup() -> None:
+        task: asyncio.Task[object] = loop.create_task(service.reload())
+        reloads.add(task)
+        task.add_done_callback(_reloaded)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload_on_hangup)
     try:
         await stopping.wait()
     finally:
@@ -115,3 +130,9 @@ async def _serve(
             loop.remove_signal_handler(sig)
         await service.stop()
         await runner.cleanup()
+
+
+def _reloaded(task: asyncio.Task[object]) -> None:
+    """Log what stopped a SIGHUP reload (``reload`` logs the problems of a file it rejects)."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("config reload on SIGHUP failed: %s", exc, exc_info=exc)

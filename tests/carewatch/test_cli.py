@@ -223,6 +223,19 @@ def test_serve_refuses_protect_without_users(carewatch: Carewatch) -> None:
     assert "--web.protect needs basic_auth_users in --web.config.file" in done.stderr
 
 
+def test_serve_exits_config_on_a_file_it_cannot_schedule(
+    carewatch: Carewatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "checks.yaml"
+    config.write_text(
+        JOURNEY.format(address="127.0.0.1:9").replace("interval: 1s", "interval: .nan")
+    )
+    done = carewatch("serve", "--config", str(config), "--listen", "127.0.0.1:0")
+    assert done.returncode == Exit.CONFIG
+    assert "interval" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_serve_exits_failed_naming_a_taken_port(carewatch: Carewatch, tmp_path: Path) -> None:
     config = tmp_path / "checks.yaml"
     with socket.socket() as taken:

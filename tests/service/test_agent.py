@@ -18,6 +18,7 @@ from probes import metrics as m
 from probes.errors import ConfigError
 from probes.runs.results import Attempt, Outcome, Phase, RunResult, StepResult
 from probes.service import exposition as exposition_module
+from probes.service import scheduler as scheduler_module
 from probes.service.agent import Service
 from tests._support.scrape import samples, value
 from tests._support.servers import ServerFactory, serve
@@ -507,5 +508,268 @@ async def test_build_info_names_the_agents_location_and_follows_a_reload(
         info = [labels for (name, labels) in samples(text) if name == m.BUILD_INFO]
         assert [dict(labels)["location"] for labels in info] == ["lyon"]
         assert value(text, m.BUILD_INFO, location="lyon") == 1
+    finally:
+        await service.stop()
+
+
+# --- a reload is all or nothing; readiness is what is scheduled ------------------------------
+
+
+async def test_a_reload_the_schedule_cannot_take_keeps_the_old_config_and_says_why(
+    running: tuple[Service, TestClient, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, client, path = running
+    await wait_for(client, lambda t: value(t, "carewatch_journey_up", journey="search") == 1)
+
+    def overflow(journey_id: str, interval: float, now: float) -> float:
+        raise OverflowError("cannot convert float infinity to integer")
+
+    # A value the model accepts and the schedule cannot take: placing a new tick fails.
+    monkeypatch.setattr(scheduler_module, "first_tick", overflow)
+    path.write_text(path.read_text().replace("interval: 1s", "interval: 2s"))
+    response = await client.post("/-/reload")
+    assert response.status == 400, await response.text()
+    errors = (await response.json())["errors"]
+    assert errors == [
+        f"{path}: cannot apply: OverflowError: cannot convert float infinity to integer"
+    ]
+    assert service.scheduler.journeys == 2
+    assert [j.interval for j in service.config.journeys] == [1.0, 1.0]
+    assert (await client.get("/-/ready")).status == 200
+    text = await scrape(client)
+    assert value(text, "carewatch_config_last_reload_successful") == 0
+    assert value(text, "carewatch_scheduler_journeys") == 2
+    before = value(text, "carewatch_journey_runs_total", journey="search", result="success")
+    await wait_for(
+        client,
+        lambda t: (
+            value(t, "carewatch_journey_runs_total", journey="search", result="success") > before
+        ),
+    )
+    monkeypatch.undo()
+    response = await client.post("/-/reload")
+    assert response.status == 200, await response.text()
+    assert value(await scrape(client), "carewatch_config_last_reload_successful") == 1
+
+
+async def test_a_nan_interval_is_refused_and_the_journeys_keep_running(
+    running: tuple[Service, TestClient, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    service, client, path = running
+    await wait_for(client, lambda t: value(t, "carewatch_journey_up", journey="search") == 1)
+    good = path.read_text()
+    for bad in (".nan", ".inf"):
+        path.write_text(good.replace("interval: 1s", f"interval: {bad}"))
+        response = await client.post("/-/reload")
+        assert response.status == 400, await response.text()
+        assert "interval" in " ".join((await response.json())["errors"])
+        assert service.scheduler.journeys == 2
+        assert (await client.get("/-/ready")).status == 200
+        text = await scrape(client)
+        assert value(text, "carewatch_config_last_reload_successful") == 0
+        assert value(text, "carewatch_scheduler_journeys") == 2
+    assert "keeping the running config" in caplog.text
+    before = value(
+        await scrape(client), "carewatch_journey_runs_total", journey="search", result="success"
+    )
+    await wait_for(
+        client,
+        lambda t: (
+            value(t, "carewatch_journey_runs_total", journey="search", result="success") > before
+        ),
+    )
+
+
+async def test_a_reload_that_fails_after_scheduling_puts_the_old_schedule_back(
+    running: tuple[Service, TestClient, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, client, path = running
+    configure = service.exposition.configure
+
+    def fails(*args: object, **kwargs: object) -> None:
+        monkeypatch.setattr(service.exposition, "configure", configure)  # once
+        raise RuntimeError("exposition bug")
+
+    monkeypatch.setattr(service.exposition, "configure", fails)
+    stores_at = path.read_text().index("  - name: stores")
+    path.write_text(path.read_text()[:stores_at])  # one journey fewer
+    response = await client.post("/-/reload")
+    assert response.status == 400
+    assert (await response.json())["errors"] == [
+        f"{path}: cannot apply: RuntimeError: exposition bug"
+    ]
+    assert service.scheduler.journeys == 2
+    assert (await client.get("/-/ready")).status == 200
+    text = await wait_for(
+        client, lambda t: value(t, "carewatch_journey_up", journey="nearby") is not None
+    )
+    assert value(text, "carewatch_config_last_reload_successful") == 0
+
+
+async def test_a_first_load_the_schedule_cannot_take_is_a_config_error(
+    write_config: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def overflow(journey_id: str, interval: float, now: float) -> float:
+        raise OverflowError("cannot convert float infinity to integer")
+
+    monkeypatch.setattr(scheduler_module, "first_tick", overflow)
+    service = Service(write_config(quiet_config(2)), location="test")
+    with pytest.raises(ConfigError) as refused:
+        await service.start()
+    assert "cannot apply: OverflowError" in str(refused.value)
+    assert service.config is None
+    assert service.scheduler.journeys == 0
+
+
+async def test_ready_says_no_when_the_journeys_are_not_scheduled(
+    running: tuple[Service, TestClient, Path],
+) -> None:
+    service, client, _ = running
+    assert (await client.get("/-/ready")).status == 200
+    service.scheduler.schedule([])  # the config still has two journeys
+    response = await client.get("/-/ready")
+    assert response.status == 503
+    assert await response.text() == "Not ready: 0 of the config's 2 journeys are scheduled.\n"
+    assert service.config is not None
+    service.scheduler.schedule(service.config.journeys)
+    assert (await client.get("/-/ready")).status == 200
+    service.scheduler.stop()
+    response = await client.get("/-/ready")
+    assert response.status == 503
+    assert "the scheduler is stopped" in await response.text()
+
+
+# --- /probe: bounded, cancelled on stop, POST for a journey that changes the target ----------
+
+PROBED = """
+defaults: {{interval: 1h, timeout: 30s, retries: 0}}
+channels:
+  - name: app
+    kind: app
+    team: mobile
+    journeys:
+      - name: slow
+        steps:
+          - {{name: wait, url: "{base}/slow"}}
+      - name: order
+        steps:
+          - {{name: look, url: "{base}/slow", method: head}}
+          - {{name: buy, url: "{base}/orders", method: POST, json: {{sku: 1}}}}
+"""
+
+
+class Held:
+    """A target whose ``/slow`` answers only when the test lets it, counting the requests."""
+
+    def __init__(self) -> None:
+        self.arrived = 0
+        self.orders = 0
+        self.go = asyncio.Event()
+        self._counted = asyncio.Condition()
+
+    async def reached(self, requests: int) -> None:
+        """Wait until ``/slow`` has received ``requests`` requests."""
+        async with self._counted:
+            await self._counted.wait_for(lambda: self.arrived >= requests)
+
+    async def slow(self, _: web.Request) -> web.Response:
+        async with self._counted:
+            self.arrived += 1
+            self._counted.notify_all()
+        await self.go.wait()
+        return web.Response(text="ok")
+
+    async def orders_(self, request: web.Request) -> web.Response:
+        self.orders += 1
+        return web.json_response({"method": request.method}, status=201)
+
+
+@pytest.fixture
+async def held(
+    aiohttp_server: ServerFactory,
+    write_config: Callable[[str], Path],
+    aiohttp_client: Callable[..., object],
+) -> AsyncIterator[tuple[Service, TestClient, Held]]:
+    target = Held()
+    base = await serve(aiohttp_server, slow=target.slow, orders=target.orders_)
+    service = Service(write_config(PROBED.format(base=base)), location="test", max_probes=2)
+    await service.start()
+    service.scheduler.stop()  # only /probe runs
+    client = await aiohttp_client(service.app())  # type: ignore[operator]
+    yield service, client, target
+    target.go.set()
+    await service.stop()
+
+
+async def test_probe_runs_at_most_its_cap_and_answers_429_beyond(
+    held: tuple[Service, TestClient, Held],
+) -> None:
+    _, client, target = held
+    runs = [
+        asyncio.ensure_future(client.get("/probe", params={"journey": "app/slow"}))
+        for _ in range(2)
+    ]
+    await asyncio.wait_for(target.reached(2), WAIT_SECONDS)
+    refused = await client.get("/probe", params={"journey": "app/slow"})
+    assert refused.status == 429
+    assert refused.headers["Retry-After"] == "1"
+    assert "2 /probe runs are in progress" in (await refused.json())["error"]
+    assert target.arrived == 2
+    target.go.set()
+    for response in await asyncio.gather(*runs):
+        assert response.status == 200
+        assert (await response.json())["success"] is True
+    again = await client.get("/probe", params={"journey": "app/slow"})
+    assert again.status == 200
+
+
+async def test_a_journey_that_changes_the_target_runs_only_on_post(
+    held: tuple[Service, TestClient, Held],
+) -> None:
+    _, client, target = held
+    target.go.set()
+    refused = await client.get("/probe", params={"journey": "app/order"})
+    assert refused.status == 405
+    assert refused.headers["Allow"] == "POST"
+    assert (await refused.json())["error"] == (
+        "journey app/order changes the target (step buy): run it with POST /probe?journey=app/order"
+    )
+    assert (await client.head("/probe", params={"journey": "app/slow"})).status == 405
+    assert target.orders == 0
+    ran = await client.post("/probe", params={"journey": "app/order"})
+    assert ran.status == 200
+    assert (await ran.json())["success"] is True
+    assert target.orders == 1
+    page = await (await client.get("/")).text()
+    assert '<form method="post" action="/probe?journey=app/order"' in page
+    assert '<a href="/probe?journey=app/slow">' in page
+
+
+async def test_stop_cancels_a_probe_run_in_flight(held: tuple[Service, TestClient, Held]) -> None:
+    service, client, target = held
+    run = asyncio.ensure_future(client.get("/probe", params={"journey": "app/slow"}))
+    await asyncio.wait_for(target.reached(1), WAIT_SECONDS)
+    started = asyncio.get_running_loop().time()
+    await service.stop()
+    response = await asyncio.wait_for(run, 5)
+    assert asyncio.get_running_loop().time() - started < 1.0  # not the step's 30 s timeout
+    assert response.status == 503
+    assert "stopping" in (await response.json())["error"]
+    later = await client.get("/probe", params={"journey": "app/slow"})
+    assert later.status == 503
+
+
+async def test_the_probe_endpoint_can_be_disabled(
+    write_config: Callable[[str], Path], aiohttp_client: Callable[..., object]
+) -> None:
+    service = Service(write_config(quiet_config(1)), location="test", probe_endpoint=False)
+    await service.start()
+    try:
+        client = await aiohttp_client(service.app())  # type: ignore[operator]
+        for method in ("GET", "POST"):
+            response = await client.request(method, "/probe", params={"journey": "app/j0"})
+            assert response.status == 403
+            assert "--web.disable probe" in (await response.json())["error"]
+        assert "/probe" not in await (await client.get("/")).text()
     finally:
         await service.stop()

@@ -447,3 +447,72 @@ async def test_a_closed_channel_does_not_run(
     await asyncio.sleep(0.5)  # about five ticks
     assert bool(recorder.started) is runs
     assert recorder.skipped == []  # closed is not "skipped": nothing was late or overlapping
+
+
+# --- all or nothing -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("interval", [math.nan, math.inf, 0.0, -1.0, 1e12])
+async def test_a_journey_that_cannot_be_placed_changes_nothing(
+    harness: Callable[..., tuple[Runs, Scheduler]], interval: float
+) -> None:
+    kept, edited, added = journeys("kept", "edited", "added", interval=0.1)
+    runs, scheduler = harness()
+    scheduler.schedule([kept, edited])
+    await until(lambda: len(runs.starts(edited.id)) >= 1)
+
+    with pytest.raises(ValueError, match="journey app/edited: cannot schedule an interval of"):
+        scheduler.schedule([kept, replace(edited, interval=interval), added])
+
+    assert scheduler.journeys == 2
+    assert scheduler.alive
+    before = len(runs.starts(edited.id))
+    await until(lambda: len(runs.starts(edited.id)) >= before + 2)
+    assert runs.starts(added.id) == []
+    assert {j.interval for j in runs.seen} == {0.1}
+
+
+async def test_a_run_that_cannot_start_is_logged_and_the_others_go_on(
+    harness: Callable[..., tuple[Runs, Scheduler]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug when a run starts (here the wall clock, read for opening hours) hits one journey."""
+    (hours,) = [replace(j, interval=0.1) for j in parse_config(HOURS_CONFIG, environ={}).journeys]
+    (always,) = journeys("always", interval=0.1)
+    readings = itertools.count()
+
+    def clock() -> float:
+        if next(readings) > 0:  # the first reading places the ticks
+            raise OSError("clock bug")
+        return PARIS_WEDNESDAY_10H
+
+    runs, scheduler = harness(wall_clock=clock)
+    with caplog.at_level(logging.ERROR, logger="probes.service.scheduler"):
+        scheduler.schedule([hours, always])
+        await until(lambda: len(runs.starts(always.id)) >= 4)
+    assert runs.starts(hours.id) == []
+    assert f"starting a run of {hours.id} failed" in caplog.text
+    assert scheduler.alive
+
+
+async def test_alive_until_stopped(harness: Callable[..., tuple[Runs, Scheduler]]) -> None:
+    _, scheduler = harness()
+    assert scheduler.alive  # nothing to fire is not a dead scheduler
+    scheduler.schedule(journeys("one", interval=0.1))
+    assert scheduler.alive
+    scheduler.stop()
+    assert not scheduler.alive
+
+
+async def test_a_tick_due_within_a_millisecond_can_be_rescheduled(
+    harness: Callable[..., tuple[Runs, Scheduler]],
+) -> None:
+    """uvloop sets a timer less than 1 ms away as a plain callback, which has no ``when()``."""
+    first, second = journeys("first", "second", interval=0.5)
+    runs, scheduler = harness(wall_clock=wall_clock_before(first.id, 0.5, lead=1e-6))
+    for _ in range(10):  # the loop's cached time must be fresh: most tries, not every one
+        await asyncio.sleep(0)  # a fresh loop iteration
+        scheduler.schedule([])
+        scheduler.schedule([first])
+        scheduler.schedule([first, second])  # compares the timer's time with the earliest tick
+        assert scheduler.journeys == 2
+    await until(lambda: len(runs.starts(second.id)) >= 1)

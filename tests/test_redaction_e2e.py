@@ -217,7 +217,9 @@ def test_every_step_failure_is_reported_without_the_secret(stack: dict[str, Any]
     secret is in none of them, and each journey failed where the secret would show."""
     outputs: dict[str, str] = {}
     for journey in stack["journeys"]:
-        status, text = get(f"http://{stack['agent']}/probe?journey=leaks/{journey}")
+        # POST: some of these journeys change the target, which GET /probe refuses
+        url = f"http://{stack['agent']}/probe?journey=leaks/{journey}"
+        status, text = get(url, method="POST")
         assert status == 200, text
         outputs[f"/probe {journey}"] = text
         result = json.loads(text)

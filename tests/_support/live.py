@@ -41,16 +41,19 @@ class Live:
 
 
 def quick(checks: str, interval: float) -> str:
-    """checks.yaml ``checks`` with every journey running every ``interval`` seconds.
+    """checks.yaml ``checks`` with every journey running every ``interval`` seconds (its own
+    interval included).
 
     >>> print(quick('''
     ... defaults: {interval: 15s, timeout: 5s}
-    ... channels: [{journeys: [{timeout: 8s, steps: [{await: {within: 5s}}, {timeout: 1s}]}]}]
+    ... channels: [{journeys: [{interval: 30s, timeout: 8s, steps: [
+    ...     {await: {within: 5s}}, {timeout: 1s}]}]}]
     ... ''', 2.0), end="")
     defaults: {interval: 2s, timeout: 2s}
     channels:
     - journeys:
-      - timeout: 2s
+      - interval: 2s
+        timeout: 2s
         steps:
         - await: {within: 2s}
         - {timeout: 1s}
@@ -64,7 +67,7 @@ def quick(checks: str, interval: float) -> str:
 def _shorten(node: Any, interval: float) -> None:
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in BOUNDS and parse_duration(value) > interval:
+            if key == "interval" or (key in BOUNDS and parse_duration(value) > interval):
                 node[key] = format_duration(interval)
             else:
                 _shorten(value, interval)

@@ -247,27 +247,34 @@ def certificates() -> gf.Panel:
 
 def deliveries() -> gf.Panel:
     """How long the SMS, push or email round trip took to come back, per await step."""
-    delivery = _step(metrics.STEP_DURATION.name, phase="delivery")
-    return gf.timeseries(
+    return _phase(
         "Round trips: SMS, push and email delivery",
-        [Query(f"max by (step, location) ({delivery})", "{{step}} @ {{location}}")],
-        unit="s",
+        "delivery",
         no_value="No round trip in this journey",
         description="Time from the step that sent (an SMS, a push, an email) to the callback "
         "that answered it, in each run.",
-        width=8,
     )
 
 
 def first_replies() -> gf.Panel:
     """How long the chat bot took to answer first."""
-    reply = _step(metrics.STEP_DURATION.name, phase="first_reply")
-    return gf.timeseries(
+    return _phase(
         "Chat bot: first reply",
-        [Query(f"max by (step, location) ({reply})", "{{step}} @ {{location}}")],
-        unit="s",
+        "first_reply",
         no_value="No chat in this journey",
         description="Time from the customer's first message to the bot's first reply.",
+    )
+
+
+def _phase(title: str, phase: str, *, no_value: str, description: str) -> gf.Panel:
+    """One phase of the steps that have it, per step and location, in each run."""
+    seconds = _step(metrics.STEP_DURATION.name, phase=phase)
+    return gf.timeseries(
+        title,
+        [Query(f"max by (step, location) ({seconds})", "{{step}} @ {{location}}")],
+        unit="s",
+        no_value=no_value,
+        description=description,
         width=8,
     )
 
